@@ -1,0 +1,1 @@
+"""numba kernels: numpy in, numpy out. Imports only numpy and numba."""

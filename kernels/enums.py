@@ -1,0 +1,153 @@
+"""Small integer constants shared by kernels and wrappers (declared once, like vectorbt's enums)."""
+
+# Position sides
+FLAT = 0
+LONG = 1
+SHORT = -1
+
+# Allowed trade directions
+DIR_LONG = 0
+DIR_SHORT = 1
+DIR_BOTH = 2
+DIRECTIONS = ("long", "short", "both")
+
+# Exit reasons recorded on every trade
+EXIT_SIGNAL = 0
+EXIT_STOP_LOSS = 1
+EXIT_TAKE_PROFIT = 2
+EXIT_TRAILING_STOP = 3
+EXIT_LIQUIDATION = 4
+EXIT_END_OF_DATA = 5
+EXIT_RISK_HALT = 6
+EXIT_REASONS = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "liquidation",
+    "end_of_data",
+    "risk_halt",
+)
+
+# When a signal computed on bar t's close is filled
+FILL_NEXT_OPEN = 0
+FILL_CLOSE = 1
+FILL_AT = ("next_open", "close")
+
+# Condition groups (all conditions of a group must hold; an empty group never fires)
+G_LONG_ENTRY = 0
+G_LONG_EXIT = 1
+G_SHORT_ENTRY = 2
+G_SHORT_EXIT = 3
+N_GROUPS = 4
+
+# Comparison operators
+OP_GT = 0
+OP_LT = 1
+OP_GE = 2
+OP_LE = 3
+OP_CROSS_ABOVE = 4
+OP_CROSS_BELOW = 5
+OPERATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below")
+
+# Operand kinds: indicator slot (column chosen per combination), parameter column, constant
+K_IND = 0
+K_PARAM = 1
+K_CONST = 2
+
+# Columns of a condition row
+C_GROUP = 0
+C_OP = 1
+C_LKIND = 2
+C_LIDX = 3
+C_RKIND = 4
+C_RIDX = 5
+N_COND_COLS = 6
+
+# Simulation parameter columns (strategy parameters follow at N_SIM_PARAMS and after)
+P_LEVERAGE = 0
+P_TAKER_FEE = 1
+P_MAKER_FEE = 2
+P_SLIPPAGE = 3
+P_MMR = 4
+P_MAINT_AMOUNT = 5
+P_DIRECTION = 6
+P_POSITION_FRACTION = 7
+P_FILL_AT = 8
+N_SIM_PARAMS = 9
+SIM_PARAM_NAMES = (
+    "leverage",
+    "taker_fee",
+    "maker_fee",
+    "slippage",
+    "maintenance_margin_rate",
+    "maintenance_amount",
+    "direction",
+    "position_fraction",
+    "fill_at",
+)
+
+# Metric columns produced for every combination
+M_TOTAL_RETURN = 0
+M_APR = 1
+M_SHARPE = 2
+M_SORTINO = 3
+M_CALMAR = 4
+M_MAX_DRAWDOWN = 5
+M_VOLATILITY = 6
+M_WIN_RATE = 7
+M_PROFIT_FACTOR = 8
+M_N_TRADES = 9
+M_N_LIQUIDATIONS = 10
+M_FEES_PAID = 11
+M_FUNDING_PAID = 12
+M_FINAL_EQUITY = 13
+M_EXPOSURE = 14
+M_SCORE = 15
+M_SLIPPAGE_PAID = 16
+M_REALIZED_PNL = 17
+N_METRICS = 18
+METRIC_NAMES = (
+    "total_return",
+    "apr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "volatility",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "n_liquidations",
+    "fees_paid",
+    "funding_paid",
+    "final_equity",
+    "exposure",
+    "score",
+    "slippage_paid",
+    "realized_pnl",
+)
+
+# Position state columns (one row per asset inside a combination)
+S_QTY = 0
+S_ENTRY = 1
+S_MARGIN = 2
+S_LIQ = 3
+S_ENTRY_BAR = 4
+S_FEES = 5
+S_FUNDING = 6
+S_SLIPPAGE = 7
+N_STATE = 8
+
+# Account accumulator slots
+A_WALLET = 0
+A_FEES = 1
+A_FUNDING = 2
+A_N_TRADES = 3
+A_WINS = 4
+A_GROSS_WIN = 5
+A_GROSS_LOSS = 6
+A_N_LIQ = 7
+A_SLIPPAGE = 8
+A_REALIZED = 9
+N_ACC = 10

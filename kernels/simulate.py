@@ -1,0 +1,401 @@
+"""Perpetual-futures simulation core: one loop per combination, metrics streamed.
+
+Order of events inside bar ``t`` (per asset, assets in column order):
+
+1. funding settles at the bar's open instant on positions held into the bar
+   (``qty * settle_price * rate``; positive rate: longs pay), taken from the isolated margin;
+2. a position whose liquidation price the bar *opens* beyond is liquidated at the open;
+3. orders from bar ``t-1``'s signals fill at ``open[t]`` (``fill_at=next_open``), taker fee
+   plus slippage against the trader;
+4. intrabar liquidation when ``low`` (long) / ``high`` (short) touches the liquidation price;
+5. mark to market at ``close[t]``; conditions are evaluated on bar ``t``'s values and, with
+   ``fill_at=close``, filled at ``close[t]`` at once;
+6. on the last bar every open position is closed at the close (``end_of_data``).
+
+An isolated liquidation loses the position's whole remaining margin and nothing else.
+Equity reconciles exactly: ``initial + realized_pnl - fees - funding = final``.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.enums import (
+    A_FEES,
+    A_FUNDING,
+    A_GROSS_LOSS,
+    A_GROSS_WIN,
+    A_N_LIQ,
+    A_N_TRADES,
+    A_REALIZED,
+    A_SLIPPAGE,
+    A_WALLET,
+    A_WINS,
+    DIR_LONG,
+    DIR_SHORT,
+    EXIT_END_OF_DATA,
+    EXIT_LIQUIDATION,
+    EXIT_SIGNAL,
+    FILL_CLOSE,
+    G_LONG_ENTRY,
+    G_LONG_EXIT,
+    G_SHORT_ENTRY,
+    G_SHORT_EXIT,
+    M_APR,
+    M_CALMAR,
+    M_EXPOSURE,
+    M_FEES_PAID,
+    M_FINAL_EQUITY,
+    M_FUNDING_PAID,
+    M_MAX_DRAWDOWN,
+    M_N_LIQUIDATIONS,
+    M_N_TRADES,
+    M_PROFIT_FACTOR,
+    M_REALIZED_PNL,
+    M_SCORE,
+    M_SHARPE,
+    M_SLIPPAGE_PAID,
+    M_SORTINO,
+    M_TOTAL_RETURN,
+    M_VOLATILITY,
+    M_WIN_RATE,
+    N_ACC,
+    N_METRICS,
+    N_STATE,
+    P_DIRECTION,
+    P_FILL_AT,
+    P_LEVERAGE,
+    P_MAINT_AMOUNT,
+    P_MMR,
+    P_POSITION_FRACTION,
+    P_SLIPPAGE,
+    P_TAKER_FEE,
+    S_ENTRY,
+    S_ENTRY_BAR,
+    S_FEES,
+    S_FUNDING,
+    S_LIQ,
+    S_MARGIN,
+    S_QTY,
+    S_SLIPPAGE,
+)
+from kernels.perp import liquidation_price
+from kernels.records import trade_dt
+from kernels.signals import group_holds
+
+
+@njit(cache=True)
+def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, record, trades):
+    """Close asset ``a`` at ``price`` (slippage included; ``reference`` is the unslipped price)."""
+    qty = pos[a, S_QTY]
+    q = abs(qty)
+    if reason == EXIT_LIQUIDATION:
+        gross = -pos[a, S_MARGIN]
+        fee = 0.0
+        slip = 0.0
+        acc[A_N_LIQ] += 1.0
+    else:
+        gross = qty * (price - pos[a, S_ENTRY])
+        fee = q * price * fee_rate
+        slip = q * abs(price - reference)
+    acc[A_WALLET] += gross - fee
+    acc[A_FEES] += fee
+    acc[A_SLIPPAGE] += slip
+    acc[A_REALIZED] += gross
+    fees = pos[a, S_FEES] + fee
+    net = gross - fees - pos[a, S_FUNDING]
+    k = int(acc[A_N_TRADES])
+    acc[A_N_TRADES] += 1.0
+    if net > 0.0:
+        acc[A_WINS] += 1.0
+        acc[A_GROSS_WIN] += net
+    else:
+        acc[A_GROSS_LOSS] -= net
+    if record:
+        tr = trades[k]
+        tr["combo"] = c
+        tr["asset"] = a
+        tr["side"] = 1 if qty > 0.0 else -1
+        tr["entry_bar"] = int(pos[a, S_ENTRY_BAR])
+        tr["exit_bar"] = t
+        tr["entry_price"] = pos[a, S_ENTRY]
+        tr["exit_price"] = price
+        tr["qty"] = q
+        tr["leverage"] = lev
+        tr["margin"] = q * pos[a, S_ENTRY] / lev
+        tr["fees"] = fees
+        tr["funding"] = pos[a, S_FUNDING]
+        tr["slippage"] = pos[a, S_SLIPPAGE] + slip
+        tr["gross_pnl"] = gross
+        tr["net_pnl"] = net
+        tr["ret"] = net / (q * pos[a, S_ENTRY] / lev)
+        tr["exit_reason"] = reason
+    for j in range(N_STATE):
+        pos[a, j] = 0.0
+
+
+@njit(cache=True)
+def _open_position(a, t, side, reference, price_row, pos, acc, lev, fee_rate, slip_rate, mmr, cum, frac):
+    """Open a position on asset ``a`` at ``reference`` adjusted for slippage; sized by equity fraction."""
+    n_assets = pos.shape[0]
+    equity = acc[A_WALLET]
+    used = 0.0
+    for b in range(n_assets):
+        if pos[b, S_QTY] != 0.0:
+            equity += pos[b, S_QTY] * (price_row[b] - pos[b, S_ENTRY])
+            used += pos[b, S_MARGIN]
+    free = acc[A_WALLET] - used
+    margin = frac * equity
+    cap = free / (1.0 + lev * fee_rate)
+    if margin > cap:
+        margin = cap
+    if margin <= 1e-12 * abs(acc[A_WALLET]) or margin <= 0.0:
+        return
+    price = reference * (1.0 + slip_rate) if side > 0 else reference * (1.0 - slip_rate)
+    notional = margin * lev
+    q = notional / price
+    fee = notional * fee_rate
+    acc[A_WALLET] -= fee
+    acc[A_FEES] += fee
+    slip = q * abs(price - reference)
+    acc[A_SLIPPAGE] += slip
+    qty = q if side > 0 else -q
+    pos[a, S_QTY] = qty
+    pos[a, S_ENTRY] = price
+    pos[a, S_MARGIN] = margin
+    pos[a, S_LIQ] = liquidation_price(qty, price, margin, mmr, cum)
+    pos[a, S_ENTRY_BAR] = t
+    pos[a, S_FEES] = fee
+    pos[a, S_FUNDING] = 0.0
+    pos[a, S_SLIPPAGE] = slip
+
+
+@njit(cache=True)
+def _fill(c, a, t, target, reference, price_row, pos, acc, p, record, trades):
+    """Move asset ``a`` to side ``target`` at ``reference`` (a market order)."""
+    lev = p[P_LEVERAGE]
+    fee = p[P_TAKER_FEE]
+    slip = p[P_SLIPPAGE]
+    qty = pos[a, S_QTY]
+    side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
+    if side == target:
+        return
+    if side != 0:
+        px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
+        _close_position(c, a, t, px, reference, EXIT_SIGNAL, pos, acc, lev, fee, record, trades)
+    if target != 0:
+        _open_position(
+            a, t, target, reference, price_row, pos, acc, lev, fee, slip,
+            p[P_MMR], p[P_MAINT_AMOUNT], p[P_POSITION_FRACTION],
+        )
+
+
+@njit(cache=True)
+def _target(c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts):
+    """Side wanted after bar ``t``'s close: entries, exits and reversals."""
+    if side == 0:
+        le = allow_long and group_holds(G_LONG_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts)
+        se = allow_short and group_holds(G_SHORT_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts)
+        if le and not se:
+            return 1
+        if se and not le:
+            return -1
+        return 0
+    if side > 0:
+        if allow_short and group_holds(G_SHORT_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts):
+            return -1
+        if group_holds(G_LONG_EXIT, c, t, a, conds, group_start, ind, combo_ind, params, consts):
+            return 0
+        return 1
+    if allow_long and group_holds(G_LONG_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts):
+        return 1
+    if group_holds(G_SHORT_EXIT, c, t, a, conds, group_start, ind, combo_ind, params, consts):
+        return 0
+    return -1
+
+
+@njit(cache=True)
+def simulate_combo(
+    c, open_, high, low, close, tradable, funding, settle,
+    ind, conds, group_start, consts, combo_ind, params,
+    initial, bars_per_year, record, trades, equity_out, metrics,
+):
+    """Simulate combination ``c``; write its metrics row, and records when ``record``."""
+    n_bars, n_assets = close.shape
+    p = params[c]
+    lev = p[P_LEVERAGE]
+    direction = int(p[P_DIRECTION])
+    allow_long = direction != DIR_SHORT
+    allow_short = direction != DIR_LONG
+    fill_close = int(p[P_FILL_AT]) == FILL_CLOSE
+    mmr = p[P_MMR]
+    cum = p[P_MAINT_AMOUNT]
+    fee = p[P_TAKER_FEE]
+    slip = p[P_SLIPPAGE]
+
+    pos = np.zeros((n_assets, N_STATE))
+    acc = np.zeros(N_ACC)
+    acc[A_WALLET] = initial
+    order = np.zeros(n_assets, np.int64)
+    has_order = np.zeros(n_assets, np.bool_)
+
+    prev_eq = initial
+    peak = initial
+    max_dd = 0.0
+    n_ret = 0
+    mean = 0.0
+    m2 = 0.0
+    down_sq = 0.0
+    held = 0.0
+    slots = 0.0
+
+    for t in range(n_bars):
+        last = t == n_bars - 1
+        # 1-2. funding at the settlement instant, then gaps through the liquidation price
+        for a in range(n_assets):
+            qty = pos[a, S_QTY]
+            if qty == 0.0:
+                continue
+            rate = funding[t, a]
+            if rate != 0.0:
+                pay = qty * settle[t, a] * rate
+                acc[A_WALLET] -= pay
+                acc[A_FUNDING] += pay
+                pos[a, S_FUNDING] += pay
+                pos[a, S_MARGIN] -= pay
+                pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], mmr, cum)
+            if tradable[t, a]:
+                o = open_[t, a]
+                liq = pos[a, S_LIQ]
+                if (qty > 0.0 and o <= liq) or (qty < 0.0 and o >= liq):
+                    _close_position(c, a, t, o, o, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades)
+        # 3. orders from the previous bar fill at this open
+        for a in range(n_assets):
+            if has_order[a] and tradable[t, a]:
+                has_order[a] = False
+                _fill(c, a, t, order[a], open_[t, a], open_[t], pos, acc, p, record, trades)
+        # 4. intrabar liquidation
+        for a in range(n_assets):
+            qty = pos[a, S_QTY]
+            if qty == 0.0 or not tradable[t, a]:
+                continue
+            liq = pos[a, S_LIQ]
+            if (qty > 0.0 and low[t, a] <= liq) or (qty < 0.0 and high[t, a] >= liq):
+                _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades)
+        # 5. signals on this bar's close
+        if not last:
+            for a in range(n_assets):
+                if not tradable[t, a]:
+                    continue
+                qty = pos[a, S_QTY]
+                side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
+                target = _target(c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts)
+                if target != side:
+                    if fill_close:
+                        _fill(c, a, t, target, close[t, a], close[t], pos, acc, p, record, trades)
+                    else:
+                        order[a] = target
+                        has_order[a] = True
+                else:
+                    has_order[a] = False
+        # exposure is measured on positions held over the bar's close
+        equity = acc[A_WALLET]
+        for a in range(n_assets):
+            if tradable[t, a]:
+                slots += 1.0
+            qty = pos[a, S_QTY]
+            if qty != 0.0:
+                held += 1.0
+                if last:
+                    px = close[t, a] * (1.0 - slip) if qty > 0.0 else close[t, a] * (1.0 + slip)
+                    _close_position(c, a, t, px, close[t, a], EXIT_END_OF_DATA, pos, acc, lev, fee, record, trades)
+                else:
+                    equity += qty * (close[t, a] - pos[a, S_ENTRY])
+        if last:
+            equity = acc[A_WALLET]
+        # streaming return moments and drawdown
+        r = equity / prev_eq - 1.0 if prev_eq > 0.0 else 0.0
+        n_ret += 1
+        delta = r - mean
+        mean += delta / n_ret
+        m2 += delta * (r - mean)
+        if r < 0.0:
+            down_sq += r * r
+        prev_eq = equity
+        if equity > peak:
+            peak = equity
+        dd = 1.0 - equity / peak if peak > 0.0 else 1.0
+        if dd > max_dd:
+            max_dd = dd
+        if record:
+            equity_out[t] = equity
+
+    nan = np.nan
+    final = acc[A_WALLET]
+    m = metrics[c]
+    m[M_TOTAL_RETURN] = final / initial - 1.0
+    years = n_bars / bars_per_year
+    m[M_APR] = (final / initial) ** (1.0 / years) - 1.0 if final > 0.0 and years > 0.0 else -1.0
+    std = np.sqrt(m2 / (n_ret - 1)) if n_ret > 1 else 0.0
+    ann = np.sqrt(bars_per_year)
+    m[M_VOLATILITY] = std * ann
+    m[M_SHARPE] = mean / std * ann if std > 0.0 else nan
+    down = np.sqrt(down_sq / n_ret) if n_ret > 0 else 0.0
+    m[M_SORTINO] = mean / down * ann if down > 0.0 else nan
+    m[M_MAX_DRAWDOWN] = max_dd
+    m[M_CALMAR] = m[M_APR] / max_dd if max_dd > 0.0 else nan
+    n_trades = acc[A_N_TRADES]
+    m[M_N_TRADES] = n_trades
+    m[M_WIN_RATE] = acc[A_WINS] / n_trades if n_trades > 0.0 else nan
+    if acc[A_GROSS_LOSS] > 0.0:
+        m[M_PROFIT_FACTOR] = acc[A_GROSS_WIN] / acc[A_GROSS_LOSS]
+    else:
+        m[M_PROFIT_FACTOR] = np.inf if acc[A_GROSS_WIN] > 0.0 else nan
+    m[M_N_LIQUIDATIONS] = acc[A_N_LIQ]
+    m[M_FEES_PAID] = acc[A_FEES]
+    m[M_FUNDING_PAID] = acc[A_FUNDING]
+    m[M_FINAL_EQUITY] = final
+    m[M_EXPOSURE] = held / slots if slots > 0.0 else 0.0
+    m[M_SCORE] = m[M_TOTAL_RETURN] / (max_dd * lev) if max_dd > 0.0 else nan
+    m[M_SLIPPAGE_PAID] = acc[A_SLIPPAGE]
+    m[M_REALIZED_PNL] = acc[A_REALIZED]
+
+
+@njit(cache=True)
+def _empty_trades(n):
+    return np.zeros(n, dtype=trade_dt)
+
+
+@njit(cache=True, parallel=True)
+def simulate_grid(
+    open_, high, low, close, tradable, funding, settle,
+    ind, conds, group_start, consts, combo_ind, params, initial, bars_per_year,
+):
+    """Metrics ``(n_combos, N_METRICS)`` for every combination, in parallel, no records."""
+    n_combos = params.shape[0]
+    metrics = np.full((n_combos, N_METRICS), np.nan)
+    no_trades = _empty_trades(0)
+    no_equity = np.zeros(0)
+    for c in prange(n_combos):
+        simulate_combo(
+            c, open_, high, low, close, tradable, funding, settle,
+            ind, conds, group_start, consts, combo_ind, params,
+            initial, bars_per_year, False, no_trades, no_equity, metrics,
+        )
+    return metrics
+
+
+@njit(cache=True)
+def simulate_records(
+    c, n_trades, open_, high, low, close, tradable, funding, settle,
+    ind, conds, group_start, consts, combo_ind, params, initial, bars_per_year,
+):
+    """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
+    trades = _empty_trades(n_trades)
+    equity = np.zeros(close.shape[0])
+    metrics = np.full((params.shape[0], N_METRICS), np.nan)
+    simulate_combo(
+        c, open_, high, low, close, tradable, funding, settle,
+        ind, conds, group_start, consts, combo_ind, params,
+        initial, bars_per_year, True, trades, equity, metrics,
+    )
+    return trades, equity, metrics[c]

@@ -1,0 +1,45 @@
+"""``python -m runner [overrides] [-m]``: pre-flight checks, then the Hydra app."""
+
+import os
+import sys
+import uuid
+
+from runner.errors import PerplabError, one_line
+
+PASS_THROUGH = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve", "--shell-completion", "-sc",
+                "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
+                "--experimental-rerun", "--version")
+
+
+def _validate(cfg) -> None:
+    from runner.config import validate
+    from runner.data.panel import _check_symbols
+    from runner.strategy.builtin import strategy_def
+
+    spec = validate(cfg, strategy_def(cfg.strategy.name).schema)
+    _check_symbols(spec.data)
+
+
+def main() -> None:
+    from runner import preflight
+
+    args = preflight.expand_shorthand(sys.argv[1:])
+    if not any(a.split("=")[0] in PASS_THROUGH for a in args):
+        try:
+            preflight.check(args, _validate)
+        except PerplabError as exc:
+            sys.stderr.write(one_line(exc) + "\n")
+            sys.exit(exc.exit_code)
+    from runner import app, callbacks
+
+    os.environ[app.OVERRIDES_ENV] = " ".join(sys.argv[1:])
+    if any(a in preflight.MULTIRUN_FLAGS for a in args):
+        os.environ.setdefault(app.SWEEP_ENV, uuid.uuid4().hex[:12])
+    sys.argv = [sys.argv[0], *args]
+    app.main()
+    if callbacks.FAILED_JOBS:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

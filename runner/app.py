@@ -1,0 +1,137 @@
+"""The Hydra job: validate, load, compile, simulate, track, print."""
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from kernels import enums as E
+from runner.backtest import grid_table, rank, records, run_grid
+from runner.config import RunSpec, tracking_spec, validate
+from runner.data.panel import build_panel
+from runner.errors import PerplabError, one_line
+from runner.report import make_console, print_best
+from runner.strategy.builtin import strategy_def
+from runner.strategy.compile import compile_strategy
+from runner.tracking import TrackedRun, finite, flatten, git_info
+
+SWEEP_ENV = "PERPLAB_SWEEP_ID"
+OVERRIDES_ENV = "PERPLAB_ARGV"
+console = make_console(stderr=True)
+
+
+def _job_context() -> tuple[bool, str, list[str], int]:
+    """(multirun?, sweep id, the job's overrides, job number)."""
+    if not HydraConfig.initialized():
+        return False, "", [], 0
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    sweep = os.environ.get(SWEEP_ENV) or (str(hc.sweep.dir) if multirun else "")
+    num = hc.job.num if multirun else 0
+    return multirun, sweep, list(hc.overrides.task), int(num or 0)
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Run one configured job; return its objective (NaN when it failed or nothing survived)."""
+    multirun, sweep, overrides, num = _job_context()
+    try:
+        sdef = strategy_def(OmegaConf.select(cfg, "strategy.name"))
+        spec = validate(cfg, sdef.schema)
+    except PerplabError as exc:
+        if not multirun:
+            sys.stderr.write(one_line(exc) + "\n")
+            sys.exit(exc.exit_code)
+        spec = None
+        error: BaseException | None = exc
+    else:
+        error = None
+
+    tags = {
+        **git_info(),
+        "hydra_overrides": " ".join(overrides),
+        "command": os.environ.get(OVERRIDES_ENV, " ".join(overrides)),
+        "strategy": str(OmegaConf.select(cfg, "strategy.name")),
+    }
+    if sweep:
+        tags.update({"sweep_id": sweep, "job_num": str(num)})
+    name = f"{cfg.strategy.name}" + (f" #{num} " + " ".join(overrides) if multirun else "")
+    run = TrackedRun(spec.tracking if spec else tracking_spec(cfg), name.strip(), tags)
+    try:
+        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        if error is not None:
+            raise error
+        value = _execute(spec, sdef.program, cfg, run)
+        run.finish()
+        return value
+    except (Exception, KeyboardInterrupt) as exc:
+        run.fail(exc)
+        if not multirun:
+            if isinstance(exc, PerplabError):
+                sys.stderr.write(one_line(exc) + "\n")
+                sys.exit(exc.exit_code)
+            raise
+        console.print(f"[red]job #{num} FAILED[/red] ({run.run_id}): {one_line(exc)[7:]}", highlight=False)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return math.nan
+
+
+def _execute(spec: RunSpec, program, cfg: DictConfig, run: TrackedRun) -> float:
+    with console.status("loading market data"):
+        panel = build_panel(spec.data)
+    for warning in panel.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    data_tags = {
+        "data_fingerprint": panel.fingerprint,
+        "data_bars": str(panel.n_bars),
+        "data_first_bar": str(panel.frame(panel.symbols[0])["time"][0]),
+        "data_last_bar": str(panel.frame(panel.symbols[0])["time"][-1]),
+        "data_warnings": str(len(panel.warnings)),
+        **{f"funding_coverage.{s}": f"{v:.4f}" for s, v in panel.funding_coverage.items()},
+        **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
+    }
+    run.set_tags(data_tags)
+    with console.status("computing indicators"):
+        compiled = compile_strategy(spec, program, panel)
+    metrics = run_grid(panel, compiled, spec.initial_capital)
+    order = rank(metrics, spec.objective)
+    best = int(order[0])
+    table = grid_table(compiled, metrics, spec.objective)
+    objective = float(table["objective"][best])
+    no_survivor = math.isnan(objective)
+    if no_survivor:
+        console.print("[yellow]warning:[/yellow] no combination survived the objective's filters "
+                      "(liquidated or undefined); the first combination is reported")
+    best_metrics = {n: finite(float(metrics[best, k])) for k, n in enumerate(E.METRIC_NAMES)}
+    run.log_metrics({**best_metrics, "objective": objective, "n_combos": compiled.n_combos})
+    best_params = {a.key: a.display(int(compiled.grid_idx[best, j])) for j, a in enumerate(compiled.axes)}
+    run.set_tags(
+        {
+            "n_combos": str(compiled.n_combos),
+            "best_combo": str(best),
+            "objective_metric": spec.objective.metric,
+            "no_survivor": str(no_survivor).lower(),
+            **{f"best.{k}": str(v) for k, v in best_params.items()},
+        }
+    )
+    rec = records(panel, compiled, spec.initial_capital, best, int(metrics[best, E.M_N_TRADES]))
+    files = {
+        "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg, resolve=True)),
+        "grid.parquet": table.write_parquet,
+    }
+    if spec.tracking.log_trades:
+        files["trades.parquet"] = rec.trades.write_parquet
+        files["equity.parquet"] = rec.equity.write_parquet
+    run.log_files(files)
+    print_best(table, compiled, order, spec, run.run_id)
+    return objective
+
+
+@hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent.parent / "conf"), config_name="config")
+def main(cfg: DictConfig) -> float:
+    return run_job(cfg)

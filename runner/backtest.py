@@ -1,0 +1,104 @@
+"""Run a compiled grid through the kernels; pick the best combination; build records."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kernels import enums as E
+from kernels.simulate import simulate_grid, simulate_records
+from runner.config import ObjectiveSpec
+from runner.data.panel import MarketPanel
+from runner.strategy.compile import Compiled
+
+CHUNK_MIN = 256  # grids up to this size run as one kernel call
+
+
+@dataclass
+class Records:
+    trades: pl.DataFrame
+    equity: pl.DataFrame
+    metrics: np.ndarray
+
+
+def _inputs(panel: MarketPanel, compiled: Compiled) -> tuple:
+    return (
+        panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle,
+        compiled.ind, compiled.conds, compiled.group_start, compiled.consts,
+    )
+
+
+def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: bool = True) -> np.ndarray:
+    """Metrics ``(n_combos, N_METRICS)``; large grids run in a few chunks to show progress."""
+    n = compiled.n_combos
+    n_chunks = 1 if n <= CHUNK_MIN else min(20, max(2, n // CHUNK_MIN))
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    out = np.empty((n, E.N_METRICS))
+    common = _inputs(panel, compiled)
+    with Progress(
+        TextColumn("[bold]simulating[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} combinations"),
+        TimeElapsedColumn(), disable=not progress, transient=True,
+    ) as bar:
+        task = bar.add_task("grid", total=n)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            out[lo:hi] = simulate_grid(
+                *common, compiled.combo_ind[lo:hi], compiled.params[lo:hi], initial, panel.bars_per_year
+            )
+            bar.update(task, advance=int(hi - lo))
+    return out
+
+
+def objective_values(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
+    """Objective per combination, NaN where undefined or discarded (liquidated)."""
+    values = metrics[:, E.METRIC_NAMES.index(objective.metric)].astype(np.float64).copy()
+    values[~np.isfinite(values)] = np.nan
+    if objective.discard_liquidated:
+        values[metrics[:, E.M_N_LIQUIDATIONS] > 0] = np.nan
+    return values if objective.maximize else -values
+
+
+def rank(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
+    """Combination indices best first; discarded and undefined ones last (in grid order)."""
+    values = objective_values(metrics, objective)
+    key = np.where(np.isnan(values), -np.inf, values)
+    return np.argsort(-key, kind="stable")
+
+
+def grid_table(compiled: Compiled, metrics: np.ndarray, objective: ObjectiveSpec) -> pl.DataFrame:
+    """One row per combination: its parameter values, every metric and the objective."""
+    cols: dict[str, object] = {"combo": np.arange(compiled.n_combos)}
+    for j, axis in enumerate(compiled.axes):
+        if axis.labels is not None:
+            cols[axis.key] = [axis.labels[i] for i in compiled.grid_idx[:, j]]
+        else:
+            cols[axis.key] = np.asarray(axis.values)[compiled.grid_idx[:, j]]
+    for k, name in enumerate(E.METRIC_NAMES):
+        cols[name] = metrics[:, k]
+    cols["objective"] = objective_values(metrics, objective) * (1 if objective.maximize else -1)
+    return pl.DataFrame(cols)
+
+
+def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, n_trades: int) -> Records:
+    """Full trades and equity of one combination (re-simulated by the same core)."""
+    trades, equity, metrics = simulate_records(
+        combo, n_trades, *_inputs(panel, compiled), compiled.combo_ind, compiled.params,
+        initial, panel.bars_per_year,
+    )
+    times = panel.times
+    tr = pl.DataFrame({name: trades[name] for name in trades.dtype.names})
+    tr = tr.with_columns(
+        pl.col("asset").replace_strict(dict(enumerate(panel.symbols)), return_dtype=pl.String).alias("symbol"),
+        pl.col("side").replace_strict({1: "long", -1: "short"}, return_dtype=pl.String),
+        pl.Series("entry_time", times[trades["entry_bar"]]).cast(pl.Datetime("ms", "UTC")),
+        pl.Series("exit_time", times[trades["exit_bar"]]).cast(pl.Datetime("ms", "UTC")),
+        pl.col("exit_reason").replace_strict(dict(enumerate(E.EXIT_REASONS)), return_dtype=pl.String),
+    )
+    eq = pl.DataFrame(
+        {
+            "time": pl.Series(times).cast(pl.Datetime("ms", "UTC")),
+            "equity": equity,
+            "drawdown": 1.0 - equity / np.maximum.accumulate(equity),
+        }
+    )
+    return Records(tr, eq, metrics)

@@ -1,0 +1,274 @@
+"""Validation of a composed config into typed specs; every error is one line naming the key."""
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from kernels import enums as E
+from runner import PROJECT_ROOT
+from runner.data.panel import DataSpec
+from runner.data.paths import resolve_data_root
+from runner.data.timeframes import TIMEFRAME_MS
+from runner.errors import ConfigError
+
+MAX_LEVERAGE = 20
+MAX_GRID = 1_000_000
+METRICS = E.METRIC_NAMES
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One in-job grid dimension: a config key and its values (numbers, or labels mapped to codes)."""
+
+    key: str
+    values: tuple[float, ...]
+    labels: tuple[str, ...] | None = None
+
+    def display(self, i: int) -> Any:
+        if self.labels is not None:
+            return self.labels[i]
+        v = self.values[i]
+        return int(v) if float(v).is_integer() else v
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    maximize: bool
+    discard_liquidated: bool
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    uri: str
+    experiment: str
+    artifact_root: str | None
+    log_trades: bool
+
+
+@dataclass
+class RunSpec:
+    data: DataSpec
+    strategy: str
+    strategy_params: dict[str, Axis]
+    sim_axes: dict[int, Axis]
+    initial_capital: float
+    objective: ObjectiveSpec
+    tracking: TrackingSpec
+    top: int = 10
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def axes(self) -> list[Axis]:
+        return [*self.sim_axes.values(), *self.strategy_params.values()]
+
+    @property
+    def n_combos(self) -> int:
+        return int(np.prod([len(a.values) for a in self.axes]))
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    try:
+        value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    except Exception as exc:
+        raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _numbers(
+    cfg: DictConfig,
+    key: str,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool = False,
+    lo_open: bool = False,
+    what: str | None = None,
+) -> tuple[float, ...]:
+    """A number, a list of numbers, or ``{start, stop, step}`` (stop included), each in range."""
+    raw = _get(cfg, key)
+    if isinstance(raw, Mapping):
+        try:
+            start, stop, step = (float(raw[k]) for k in ("start", "stop", "step"))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"{key}={raw}: a range needs numeric start, stop and step") from None
+        if step <= 0 or stop < start:
+            raise ConfigError(f"{key}={raw}: a range needs step > 0 and stop >= start")
+        items: Sequence[Any] = list(np.arange(start, stop + step * 1e-9, step))
+    elif isinstance(raw, (list, tuple)):
+        items = raw
+    else:
+        items = [raw]
+    if not items:
+        raise ConfigError(f"{key}=[]: needs at least one value")
+    kind = "an integer" if integer else "a number"
+    lo_s = f"> {lo:g}" if lo_open else f">= {lo:g}"
+    rule = what or f"{kind} {lo_s} and <= {hi:g}"
+    out: list[float] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float, np.floating)):
+            raise ConfigError(f"{key}={item!r}: must be {rule}")
+        v = float(item)
+        if not np.isfinite(v) or (integer and not v.is_integer()):
+            raise ConfigError(f"{key}={item!r}: must be {rule}")
+        if v < lo or v > hi or (lo_open and v == lo):
+            raise ConfigError(f"{key}={item!r}: must be {rule}")
+        out.append(v)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{key}={raw}: values repeat")
+    return tuple(out)
+
+
+def _choice(cfg: DictConfig, key: str, valid: Sequence[str], many: bool = False) -> tuple[str, ...]:
+    raw = _get(cfg, key)
+    items = raw if (many and isinstance(raw, (list, tuple))) else [raw]
+    for item in items:
+        if item not in valid:
+            raise ConfigError(f"{key}={item!r}: valid: {', '.join(valid)}")
+    return tuple(items)
+
+
+def _time(cfg: DictConfig, key: str, end: bool) -> int:
+    raw = _get(cfg, key)
+    text = str(raw)
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{key}={text!r}: not a date; use YYYY-MM-DD or an ISO datetime (UTC)") from None
+    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    date_only = len(text) <= 10
+    if end:
+        stamp = stamp + timedelta(days=1) if date_only else stamp + timedelta(milliseconds=1)
+    return int(stamp.timestamp() * 1000)
+
+
+def data_spec(cfg: DictConfig) -> DataSpec:
+    """Validated data settings (resolves the data root; symbols are checked when loading)."""
+    symbols = _get(cfg, "data.symbols")
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    if not symbols or not all(isinstance(s, str) and s for s in symbols):
+        raise ConfigError(f"data.symbols={symbols!r}: must be a non-empty list of symbols like BTCUSDT")
+    if len(set(symbols)) != len(symbols):
+        raise ConfigError(f"data.symbols={symbols!r}: symbols repeat")
+    tfs = list(TIMEFRAME_MS)
+    (source,) = _choice(cfg, "data.source_interval", tfs)
+    (timeframe,) = _choice(cfg, "data.timeframe", tfs)
+    (market,) = _choice(cfg, "data.market", ["futures_um", "spot"])
+    start = _time(cfg, "data.start", end=False)
+    end = _time(cfg, "data.end", end=True)
+    if start >= end:
+        raise ConfigError(
+            f"data.start={_get(cfg, 'data.start')!s} is not before data.end={_get(cfg, 'data.end')!s}"
+        )
+    (gap_policy,) = _choice(cfg, "data.gap_policy", ["warn", "error", "ignore"])
+    (funding_missing,) = _choice(cfg, "data.funding_missing", ["warn", "error"])
+    cache_dir = None
+    if _get(cfg, "data.cache"):
+        configured = _get(cfg, "data.cache_dir") or os.environ.get("PERPLAB_CACHE")
+        cache_dir = Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache" / "perplab"
+    return DataSpec(
+        root=resolve_data_root(_get(cfg, "data.root")),
+        market=market,
+        symbols=tuple(symbols),
+        source_interval=source,
+        timeframe=timeframe,
+        start_ms=start,
+        end_ms=end,
+        gap_policy=gap_policy,
+        funding=bool(_get(cfg, "data.funding")) and market == "futures_um",
+        funding_missing=funding_missing,
+        cache_dir=cache_dir,
+    )
+
+
+def tracking_spec(cfg: DictConfig) -> TrackingSpec:
+    uri = _get(cfg, "tracking.uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        uri = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+    name = _get(cfg, "tracking.experiment")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"tracking.experiment={name!r}: must be a non-empty name")
+    return TrackingSpec(
+        uri=str(uri),
+        experiment=name,
+        artifact_root=_get(cfg, "tracking.artifact_root"),
+        log_trades=bool(_get(cfg, "tracking.log_trades")),
+    )
+
+
+def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
+    """Check every field of a composed config; raise ConfigError naming the first bad one."""
+    sim: dict[int, Axis] = {}
+    sim[E.P_LEVERAGE] = Axis(
+        "leverage.value",
+        _numbers(
+            cfg, "leverage.value", 1, MAX_LEVERAGE, integer=True,
+            what=f"an integer from 1 to {MAX_LEVERAGE} (valid: 1..{MAX_LEVERAGE})",
+        ),
+    )
+    (mode,) = _choice(cfg, "margin.mode", ["isolated"])
+    mmr = _numbers(cfg, "margin.maintenance_margin_rate", 0.0, 0.5, lo_open=True)
+    maint = _numbers(cfg, "margin.maintenance_amount", 0.0, 1e12)
+    sim[E.P_MMR] = Axis("margin.maintenance_margin_rate", mmr[:1])
+    sim[E.P_MAINT_AMOUNT] = Axis("margin.maintenance_amount", maint[:1])
+    for col, key in ((E.P_TAKER_FEE, "fees.taker_bps"), (E.P_MAKER_FEE, "fees.maker_bps"), (E.P_SLIPPAGE, "fees.slippage_bps")):
+        lo = -10.0 if key == "fees.maker_bps" else 0.0
+        sim[col] = Axis(key, tuple(v / 1e4 for v in _numbers(cfg, key, lo, 1000.0)))
+    (method,) = _choice(cfg, "sizing.method", ["fixed_fraction"])
+    if _get(cfg, "sizing.fraction") is None:
+        n_symbols = len(_get(cfg, "data.symbols") or [1])
+        fractions: tuple[float, ...] = (1.0 / max(n_symbols, 1),)
+    else:
+        fractions = _numbers(cfg, "sizing.fraction", 0.0, 1.0, lo_open=True)
+    sim[E.P_POSITION_FRACTION] = Axis("sizing.fraction", fractions)
+    (fill_at,) = _choice(cfg, "execution.fill_at", E.FILL_AT)
+    sim[E.P_FILL_AT] = Axis("execution.fill_at", (float(E.FILL_AT.index(fill_at)),), (fill_at,))
+    directions = _choice(cfg, "strategy.direction", E.DIRECTIONS, many=True)
+    sim[E.P_DIRECTION] = Axis(
+        "strategy.direction", tuple(float(E.DIRECTIONS.index(d)) for d in directions), directions
+    )
+
+    name = _get(cfg, "strategy.name")
+    params = _get(cfg, "strategy.params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError("strategy.params: must be a mapping of parameter names to numbers")
+    strategy_params: dict[str, Axis] = {}
+    for pname, (lo, hi, integer) in strategy_schema.items():
+        key = f"strategy.params.{pname}"
+        if pname not in params:
+            raise ConfigError(f"{key}: missing; {name} needs {', '.join(strategy_schema)}")
+        strategy_params[pname] = Axis(key, _numbers(cfg, key, lo, hi, integer=integer))
+    unknown = sorted(set(params) - set(strategy_schema))
+    if unknown:
+        raise ConfigError(
+            f"strategy.params.{unknown[0]}: unknown parameter of {name}; valid: {', '.join(strategy_schema)}"
+        )
+
+    capital = _numbers(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
+    metric = _get(cfg, "objective.metric")
+    if metric not in METRICS:
+        raise ConfigError(f"objective.metric={metric!r}: valid: {', '.join(METRICS)}")
+    top = _numbers(cfg, "report.top", 1, 1000, integer=True)
+    spec = RunSpec(
+        data=data_spec(cfg),
+        strategy=name,
+        strategy_params=strategy_params,
+        sim_axes=sim,
+        initial_capital=capital[0],
+        objective=ObjectiveSpec(metric, bool(_get(cfg, "objective.maximize")), bool(_get(cfg, "objective.discard_liquidated"))),
+        tracking=tracking_spec(cfg),
+        top=int(top[0]),
+        extras={"margin_mode": mode, "sizing_method": method},
+    )
+    if spec.n_combos > MAX_GRID:
+        raise ConfigError(f"the in-job grid has {spec.n_combos:,} combinations; at most {MAX_GRID:,} per job")
+    return spec

@@ -1,0 +1,1 @@
+"""Market data: Binance CSV readers, validation, alignment, resampling and caching."""

@@ -1,0 +1,271 @@
+"""A multi-asset market panel aligned on one UTC time grid, ready for the kernels."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from runner.data.paths import available_symbols, funding_path, kline_path
+from runner.data.readers import read_funding, read_klines
+from runner.data.resample import resample_ohlcv
+from runner.data.timeframes import YEAR_MS, timeframe_ms
+from runner.errors import ConfigError, DataError
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000  # 00:00, 08:00, 16:00 UTC
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Validated data settings (see ``conf/data``)."""
+
+    root: Path
+    market: str
+    symbols: tuple[str, ...]
+    source_interval: str
+    timeframe: str
+    start_ms: int
+    end_ms: int  # exclusive
+    gap_policy: str = "warn"
+    funding: bool = True
+    funding_missing: str = "warn"
+    cache_dir: Path | None = None
+
+
+@dataclass
+class GapReport:
+    missing_bars: int
+    first: list[str]
+
+
+@dataclass
+class MarketPanel:
+    """Arrays of shape ``(n_bars, n_assets)``, C-contiguous float64 (``tradable``: bool)."""
+
+    symbols: tuple[str, ...]
+    timeframe: str
+    times: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    tradable: np.ndarray
+    funding: np.ndarray
+    settle: np.ndarray
+    fingerprint: str
+    sources: dict[str, str]
+    gaps: dict[str, GapReport] = field(default_factory=dict)
+    funding_coverage: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_bars(self) -> int:
+        return self.times.shape[0]
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def bars_per_year(self) -> float:
+        return YEAR_MS / timeframe_ms(self.timeframe)
+
+    def frame(self, symbol: str) -> pl.DataFrame:
+        """One asset's aligned bars as a polars frame (for users and tests)."""
+        a = self.symbols.index(symbol)
+        return pl.DataFrame(
+            {
+                "time": pl.Series(self.times).cast(pl.Datetime("ms", "UTC")),
+                "open": self.open[:, a],
+                "high": self.high[:, a],
+                "low": self.low[:, a],
+                "close": self.close[:, a],
+                "volume": self.volume[:, a],
+                "tradable": self.tradable[:, a],
+                "funding": self.funding[:, a],
+            }
+        )
+
+
+def _ffill_rows(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Carry the last present row forward; rows before the first present stay NaN."""
+    idx = np.where(present, np.arange(present.shape[0]), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = values[idx]
+    if present.any():
+        out[: int(np.argmax(present))] = np.nan
+    else:
+        out[:] = np.nan
+    return out
+
+
+def _gap_report(times: np.ndarray, step: int) -> GapReport:
+    diffs = np.diff(times)
+    where = np.nonzero(diffs > step)[0]
+    missing = int(((diffs[where] // step) - 1).sum())
+    return GapReport(missing, [iso(int(times[i]) + step) for i in where[:3]])
+
+
+def _load_symbol(spec: DataSpec, symbol: str, step: int, src_step: int) -> tuple[pl.DataFrame, Path, str]:
+    path = kline_path(spec.root, spec.market, spec.source_interval, symbol)
+    frame, sha = read_klines(path, src_step, spec.cache_dir)
+    lo = spec.start_ms - spec.start_ms % step
+    frame = frame.filter((pl.col("time") >= lo) & (pl.col("time") < spec.end_ms))
+    if step != src_step:
+        frame = resample_ohlcv(frame, step)
+    if frame.height == 0:
+        raise DataError(f"{path}: no bars between {iso(spec.start_ms)} and {iso(spec.end_ms)}")
+    return frame, path, sha
+
+
+def _check_symbols(spec: DataSpec) -> None:
+    known = available_symbols(spec.root, spec.market, spec.source_interval)
+    for s in spec.symbols:
+        if s not in known:
+            folder = spec.root / "binance" / spec.market / f"klines_{spec.source_interval}"
+            raise ConfigError(
+                f"data.symbols: unknown symbol {s!r}; available in {folder}: {', '.join(known) or 'none'}"
+            )
+
+
+def build_panel(spec: DataSpec, report=None) -> MarketPanel:
+    """Load, validate, resample and align every symbol; attach funding to settlement bars."""
+    step = timeframe_ms(spec.timeframe)
+    src_step = timeframe_ms(spec.source_interval, "data.source_interval")
+    if step < src_step or step % src_step:
+        raise ConfigError(
+            f"data.timeframe={spec.timeframe}: must be a whole multiple of data.source_interval={spec.source_interval}"
+        )
+    _check_symbols(spec)
+    warnings: list[str] = []
+    sources: dict[str, str] = {}
+    frames: list[pl.DataFrame] = []
+    gaps: dict[str, GapReport] = {}
+    for symbol in spec.symbols:
+        frame, path, sha = _load_symbol(spec, symbol, step, src_step)
+        sources[str(path.relative_to(spec.root))] = sha
+        gap = _gap_report(frame["time"].to_numpy(), step)
+        gaps[symbol] = gap
+        if gap.missing_bars:
+            msg = f"{path}: {gap.missing_bars} missing bars in the window (first at {', '.join(gap.first)})"
+            if spec.gap_policy == "error":
+                raise DataError(msg + "; set data.gap_policy=warn to mark them not tradable")
+            if spec.gap_policy == "warn":
+                warnings.append(msg + "; marked not tradable")
+        frames.append(frame)
+        if report is not None:
+            report(symbol)
+
+    first = min(int(f["time"][0]) for f in frames)
+    last = max(int(f["time"][-1]) for f in frames)
+    times = np.arange(first, last + step, step, dtype=np.int64)
+    n, k = times.shape[0], len(frames)
+    cols = {c: np.full((n, k), np.nan) for c in ("open", "high", "low", "close", "volume")}
+    tradable = np.zeros((n, k), dtype=np.bool_)
+    for a, frame in enumerate(frames):
+        rows = (frame["time"].to_numpy() - first) // step
+        present = np.zeros(n, dtype=np.bool_)
+        present[rows] = True
+        tradable[:, a] = present
+        for c in cols:
+            cols[c][rows, a] = frame[c].to_numpy()
+        carried = _ffill_rows(cols["close"][:, a], present)
+        for c in ("open", "high", "low", "close"):
+            cols[c][~present, a] = carried[~present]
+        life = ~np.isnan(carried)
+        cols["volume"][~present & life, a] = 0.0
+
+    funding = np.zeros((n, k))
+    coverage: dict[str, float] = {}
+    if spec.funding:
+        for a, symbol in enumerate(spec.symbols):
+            rates, frac, first_missing, path, sha = _funding_for(spec, symbol, times, tradable[:, a], step)
+            funding[:, a] = rates
+            coverage[symbol] = frac
+            if path is not None:
+                sources[str(path.relative_to(spec.root))] = sha
+            if frac < 1.0:
+                msg = (
+                    f"{symbol}: funding history covers {frac:.1%} of settlements in the window "
+                    f"(first missing {first_missing}); uncovered settlements charge nothing"
+                )
+                if spec.funding_missing == "error":
+                    raise DataError(msg + "; set data.funding_missing=warn to run anyway")
+                warnings.append(msg)
+
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "sources": sorted(sources.items()),
+                "symbols": spec.symbols,
+                "timeframe": spec.timeframe,
+                "start": spec.start_ms,
+                "end": spec.end_ms,
+                "gap_policy": spec.gap_policy,
+                "funding": spec.funding,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    c = {k_: np.ascontiguousarray(v) for k_, v in cols.items()}
+    return MarketPanel(
+        symbols=tuple(spec.symbols),
+        timeframe=spec.timeframe,
+        times=times,
+        open=c["open"],
+        high=c["high"],
+        low=c["low"],
+        close=c["close"],
+        volume=c["volume"],
+        tradable=np.ascontiguousarray(tradable),
+        funding=np.ascontiguousarray(funding),
+        settle=c["open"],
+        fingerprint=fingerprint,
+        sources=sources,
+        gaps=gaps,
+        funding_coverage=coverage,
+        warnings=warnings,
+    )
+
+
+def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.ndarray, step: int):
+    """Per-bar funding rates for one symbol, the covered fraction and the first uncovered settlement.
+
+    An event at time ``e`` is charged on the first bar whose open is at or after ``e``, before
+    that bar's fills: exactly the positions held through the settlement instant pay.
+    """
+    n = times.shape[0]
+    rates = np.zeros(n)
+    listed = np.nonzero(tradable)[0]
+    if listed.size == 0:
+        return rates, 1.0, "", None, ""
+    life_lo = int(times[listed[0]])
+    life_hi = int(times[listed[-1]]) + step
+    expected = np.arange(
+        life_lo + (-life_lo) % FUNDING_INTERVAL_MS, life_hi, FUNDING_INTERVAL_MS, dtype=np.int64
+    )
+    expected = expected[expected > life_lo]  # no position can be held into the first bar's open
+    path = funding_path(spec.root, symbol)
+    if not path.is_file():
+        first_missing = iso(int(expected[0])) if expected.size else ""
+        return rates, 0.0 if expected.size else 1.0, first_missing, None, ""
+    events, sha = read_funding(path, spec.cache_dir)
+    ev_t = events["time"].to_numpy()
+    ev_r = events["rate"].to_numpy()
+    inside = (ev_t > life_lo) & (ev_t < life_hi)
+    ev_t, ev_r = ev_t[inside], ev_r[inside]
+    bar = (ev_t - times[0] + step - 1) // step
+    ok = bar < n
+    np.add.at(rates, bar[ok], ev_r[ok])
+    covered = np.isin(expected, ev_t)
+    frac = float(covered.mean()) if expected.size else 1.0
+    first_missing = iso(int(expected[~covered][0])) if (~covered).any() else ""
+    return rates, frac, first_missing, path, sha

@@ -1,0 +1,99 @@
+"""Checks run before Hydra starts: every job of a sweep composes and validates, or one line, exit 2."""
+
+import re
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import OmegaConf
+
+from runner import PROJECT_ROOT
+from runner.errors import ConfigError
+
+CONF = PROJECT_ROOT / "conf"
+MAX_CHECKED_JOBS = 500
+MULTIRUN_FLAGS = {"-m", "--multirun"}
+_NUMERIC_SHORTHAND = re.compile(r"^leverage=([-+0-9.,\[\] ]+|[a-z_]+\(.*\))$")
+
+
+def expand_shorthand(args: list[str]) -> list[str]:
+    """``leverage=5`` (or ``1,3,5``, ``[1,3]``, ``int(interval(1,20))``) means ``leverage.value=...``."""
+    out = []
+    for arg in args:
+        m = _NUMERIC_SHORTHAND.match(arg)
+        out.append(f"leverage.value={m.group(1)}" if m and not arg.startswith("leverage=[a-z]") else arg)
+    return out
+
+
+def _group_options(group: str) -> list[str]:
+    folder = CONF / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _explain(exc: Exception, overrides: list[str]) -> ConfigError:
+    """Turn a Hydra composition error into one line naming the override and what is valid."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    m = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if isinstance(exc, MissingConfigException) or m:
+        if m:
+            group, option = m.group(1), m.group(2)
+            valid = _group_options(group)
+            return ConfigError(f"{group}={option}: no such option in conf/{group}; valid: {', '.join(valid)}")
+        return ConfigError(first)
+    m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+    if m:
+        key = m.group(1)
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        hint = ""
+        if parent:
+            try:  # called inside check()'s initialize_config_dir context
+                base = compose("config", overrides=[o for o in overrides if not o.startswith(key)])
+                node = OmegaConf.select(base, parent)
+                if node is not None and hasattr(node, "keys"):
+                    hint = f"; valid keys under {parent}: {', '.join(map(str, node.keys()))}"
+            except Exception:
+                hint = ""
+        return ConfigError(f"override '{key}': no such key{hint} (prefix + to add a new key)")
+    return ConfigError(f"invalid override: {first}")
+
+
+def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override list of every job a command line starts (Hydra's own sweep expansion)."""
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise ConfigError(f"cannot parse overrides: {str(exc).strip().splitlines()[0]}") from None
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    if sweeps and not multirun:
+        o = sweeps[0]
+        raise ConfigError(
+            f"{o.input_line}: a comma-separated sweep needs -m (multirun); "
+            f"for an in-job grid give a list, e.g. {o.key_or_group}=[1,3,5]"
+        )
+    if any(o.key_or_group.startswith("hydra") for o in parsed) or any(
+        o.is_sweep_override() and not (o.is_discrete_sweep() or o.is_range_sweep()) for o in parsed
+    ):
+        # another sweeper (e.g. nevergrad intervals): check the fixed part only
+        return [[o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]]
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [job for batch in batches for job in batch]
+
+
+def check(args: list[str], validate_job) -> None:
+    """Compose and validate every job (up to MAX_CHECKED_JOBS); raise ConfigError on the first bad one."""
+    multirun = any(a in MULTIRUN_FLAGS for a in args)
+    overrides = [a for a in args if a not in MULTIRUN_FLAGS]
+    jobs = job_overrides(overrides, multirun)
+    with initialize_config_dir(str(Path(CONF)), version_base="1.3"):
+        for job in jobs[:MAX_CHECKED_JOBS]:
+            try:
+                cfg = compose("config", overrides=job)
+            except (HydraException, ValueError, KeyError) as exc:
+                raise _explain(exc, job) from None
+            except Exception as exc:  # omegaconf errors (bad interpolation, type)
+                raise ConfigError(f"invalid config: {str(exc).strip().splitlines()[0]}") from None
+            validate_job(cfg)

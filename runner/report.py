@@ -1,0 +1,92 @@
+"""Rich tables of the best combinations and the best runs of a sweep."""
+
+import sys
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+SHOWN = ("total_return", "apr", "sharpe", "max_drawdown", "win_rate", "n_trades", "n_liquidations", "score")
+LABELS = {
+    "total_return": "return",
+    "max_drawdown": "max dd",
+    "win_rate": "win",
+    "n_trades": "trades",
+    "n_liquidations": "liq",
+}
+PERCENT = {"total_return", "apr", "max_drawdown", "win_rate"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when output is piped."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def fmt_param(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def fmt(name: str, value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if np.isnan(v):
+        return "-"
+    if name in PERCENT:
+        return f"{v:.1%}"
+    if name.startswith("n_"):
+        return f"{v:.0f}"
+    if abs(v) >= 1e6:
+        return f"{v:.2e}"
+    return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3f}"
+
+
+def print_best(table: pl.DataFrame, compiled, order: np.ndarray, spec, run_id: str, console: Console | None = None) -> None:
+    """Top rows of a job's grid, best first by the objective."""
+    console = console or make_console()
+    varying = [a.key for a in compiled.axes if len(a.values) > 1]
+    title = (
+        f"{spec.strategy} on {', '.join(spec.data.symbols)} {spec.data.timeframe}: "
+        f"best {min(spec.top, len(order))} of {len(order):,} by {spec.objective.metric}"
+    )
+    out = Table(title=title, caption=f"MLflow run {run_id}", show_lines=False)
+    out.add_column("#", justify="right")
+    for key in varying or ["leverage.value"]:
+        out.add_column(key.split(".")[-1], justify="right")
+    for name in SHOWN:
+        out.add_column(LABELS.get(name, name), justify="right")
+    out.add_column(spec.objective.metric if spec.objective.metric not in SHOWN else "objective",
+                   justify="right", style="bold")
+    rows = table.to_dicts()
+    for i, c in enumerate(order[: spec.top]):
+        row = rows[int(c)]
+        cells = [fmt_param(row[k]) for k in (varying or ["leverage.value"])]
+        cells += [fmt(n, row[n]) for n in SHOWN]
+        out.add_row(str(i + 1), *cells, fmt("objective", row["objective"]))
+    console.print(out)
+
+
+def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -> None:
+    """Best runs of a multirun, then the failed ones."""
+    console = console or make_console()
+    out = Table(title=f"sweep: {len(runs)} runs, best by {metric}")
+    for col in ("job", "overrides", "status", *SHOWN, "objective"):
+        out.add_column(LABELS.get(col, col), justify="left" if col in ("overrides", "status") else "right")
+
+    def key(r: dict) -> float:
+        v = r["metrics"].get("objective")
+        return -np.inf if v is None or np.isnan(v) else v
+
+    for r in sorted(runs, key=key, reverse=True):
+        m = r["metrics"]
+        out.add_row(
+            r["job"], r["overrides"], r["status"],
+            *[fmt(n, m.get(n)) for n in SHOWN], fmt("objective", m.get("objective")),
+        )
+    console.print(out)

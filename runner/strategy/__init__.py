@@ -1,0 +1,1 @@
+"""Strategies: indicator programs compiled into kernel inputs."""

@@ -1,0 +1,156 @@
+"""MLflow tracking: store set-up, one run per job, batch logging, failures recorded."""
+
+import json
+import logging
+import math
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner import PROJECT_ROOT
+from runner.config import TrackingSpec
+
+PARAM_LIMIT = 6000
+BATCH = 100
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    return None
+
+
+def prepare_store(uri: str) -> None:
+    """Create the SQLite file's folder and switch it to WAL (readers never block the writer)."""
+    path = _sqlite_path(uri)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(20):
+        try:
+            with sqlite3.connect(path, timeout=30) as con:
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.1 * (attempt + 1))
+
+
+def default_artifact_root(uri: str) -> str | None:
+    path = _sqlite_path(uri)
+    return (path.parent / "artifacts").resolve().as_uri() if path is not None else None
+
+
+def client_for(spec: TrackingSpec):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    prepare_store(spec.uri)
+    mlflow.set_tracking_uri(spec.uri)
+    return MlflowClient(spec.uri)
+
+
+def experiment_id(client, spec: TrackingSpec) -> str:
+    """The experiment named by config, created on first use (safe against a concurrent creator)."""
+    found = client.get_experiment_by_name(spec.experiment)
+    if found is not None:
+        return found.experiment_id
+    root = spec.artifact_root or default_artifact_root(spec.uri)
+    try:
+        return client.create_experiment(spec.experiment, artifact_location=root and f"{root}/{spec.experiment}")
+    except Exception:
+        found = client.get_experiment_by_name(spec.experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; lists as JSON; long values truncated."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            text = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+            out[name] = text[:PARAM_LIMIT]
+    return out
+
+
+def git_info() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+class TrackedRun:
+    """One MLflow run; everything goes through batch calls."""
+
+    def __init__(self, spec: TrackingSpec, run_name: str, tags: Mapping[str, str]):
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+        self.client = client_for(spec)
+        self.experiment_id = experiment_id(self.client, spec)
+        run = self.client.create_run(self.experiment_id, tags={MLFLOW_RUN_NAME: run_name, **tags}, run_name=run_name)
+        self.run_id = run.info.run_id
+        self.artifact_uri = run.info.artifact_uri
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k[:250], v) for k, v in params.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
+
+    def log_files(self, files: Mapping[str, Any]) -> None:
+        """Write ``name -> writer(path)`` into a temp folder and upload it at once."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, write in files.items():
+                write(Path(tmp) / name)
+            self.client.log_artifacts(self.run_id, tmp)
+
+    def finish(self) -> None:
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self, error: BaseException) -> None:
+        message = str(error).strip() or type(error).__name__
+        try:
+            self.set_tags({"error": message.splitlines()[0], "error_type": type(error).__name__})
+            self.log_files({"error.txt": lambda p: p.write_text(message + "\n")})
+        finally:
+            self.client.set_terminated(self.run_id, "FAILED")
+
+
+def finite(value: float) -> float:
+    """MLflow-safe metric value (infinite values are logged as the largest float)."""
+    if math.isinf(value):
+        return math.copysign(1.7976931348623157e308, value)
+    return value
