@@ -35,7 +35,8 @@ def main() -> None:
     os.environ[app.OVERRIDES_ENV] = " ".join(sys.argv[1:])
     if any(a in preflight.MULTIRUN_FLAGS for a in args):
         os.environ.setdefault(app.SWEEP_ENV, uuid.uuid4().hex[:12])
-    sys.argv = [sys.argv[0], *args]
+    flags = [a for a in args if a in preflight.MULTIRUN_FLAGS]
+    sys.argv = [sys.argv[0], *flags[:1], *(a for a in args if a not in preflight.MULTIRUN_FLAGS)]
     app.main()
     if callbacks.FAILED_JOBS:
         sys.exit(1)

@@ -30,8 +30,6 @@ def _line(frame: pl.DataFrame, mask: pl.Series) -> int:
 
 
 def _read_text(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # polars raises several types for malformed files
@@ -126,6 +124,8 @@ def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _cached(path: Path, kind: str, cache_dir: Path | None, build) -> tuple[pl.DataFrame, str]:
     """Validated table for ``path``, from a parquet cache keyed by the file's sha256."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
     sha = file_sha256(path)
     target = None
     if cache_dir is not None:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real data root, temporary data trees and MLflow stores."""
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner import PROJECT_ROOT
+
+DATA_ROOT = Path(os.environ.get("PERPLAB_DATA", PROJECT_ROOT.parent / "shared" / "data")).resolve()
+KLINE_HEADER = "open_time_utc,open_time_ms,open,high,low,close,volume"
+
+
+def kline_rows(start_ms: int, closes: list[float], step_ms: int = 3_600_000) -> list[str]:
+    """Well-formed 1h kline rows: open = previous close, high/low 1 % around."""
+    from datetime import UTC, datetime
+
+    rows, prev = [], closes[0]
+    for i, c in enumerate(closes):
+        t = start_ms + i * step_ms
+        iso = datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(f"{iso},{t},{prev},{max(prev, c) * 1.01},{min(prev, c) * 0.99},{c},{10.0}")
+        prev = c
+    return rows
+
+
+def write_gz(path: Path, header: str, rows: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A writable copy of the real 1h futures data for BTC and ETH (klines + funding)."""
+    root = tmp_path / "data"
+    for sub in ("klines_1h", "funding"):
+        dst = root / "binance" / "futures_um" / sub
+        dst.mkdir(parents=True)
+        for sym in ("BTCUSDT", "ETHUSDT"):
+            name = f"{sym}-1h.csv.gz" if sub == "klines_1h" else f"{sym}-funding.csv.gz"
+            shutil.copy(DATA_ROOT / "binance" / "futures_um" / sub / name, dst / name)
+    return root

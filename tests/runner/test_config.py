@@ -1,0 +1,102 @@
+"""Every config composes and validates; bad values are one-line ConfigErrors."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from runner import PROJECT_ROOT
+from runner.config import validate
+from runner.errors import ConfigError
+from runner.preflight import expand_shorthand, job_overrides
+from runner.strategy.builtin import strategy_def
+
+CONF = PROJECT_ROOT / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "experiment")
+OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
+EXPERIMENTS = sorted(f.stem for f in (PROJECT_ROOT / "experiments").glob("*.yaml"))
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def check(*overrides: str):
+    cfg = composed(*overrides)
+    return validate(cfg, strategy_def(cfg.strategy.name).schema)
+
+
+@pytest.mark.parametrize("group, option", OPTIONS)
+def test_every_group_option_composes_and_validates(group: str, option: str) -> None:
+    spec = check(f"{group}={option}")
+    assert spec.n_combos >= 1
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name: str) -> None:
+    assert check(f"experiment={name}").n_combos > 1
+
+
+def test_default_is_rsi_on_four_perps() -> None:
+    spec = check()
+    assert spec.strategy == "rsi"
+    assert spec.data.symbols == ("BTCUSDT", "ETHUSDT", "XRPUSDT", "LTCUSDT")
+    assert (spec.data.market, spec.data.timeframe) == ("futures_um", "1h")
+    assert spec.data.root == (PROJECT_ROOT.parent / "shared" / "data").resolve()
+    assert spec.tracking.uri.startswith("sqlite:///") and spec.tracking.uri.endswith("mlruns/mlflow.db")
+
+
+def test_lists_and_ranges_form_the_grid() -> None:
+    spec = check("strategy.params.lower=[20,25,30]", "strategy.params.upper={start:70,stop:80,step:5}",
+                 "leverage.value=[1,5]")
+    assert spec.n_combos == 3 * 3 * 2
+    assert spec.strategy_params["upper"].values == (70.0, 75.0, 80.0)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("leverage.value=0", "leverage.value=0: must be an integer from 1 to 20"),
+        ("leverage.value=200", "leverage.value=200: must be an integer from 1 to 20"),
+        ("leverage.value=[1,21]", "leverage.value=21"),
+        ("strategy.params.period=1", "strategy.params.period=1: must be an integer >= 2"),
+        ("strategy.params.lower=abc", "strategy.params.lower='abc'"),
+        ("strategy.direction=sideways", "strategy.direction='sideways': valid: long, short, both"),
+        ("data.start=2026-01-01", "data.start=2026-01-01 is not before data.end=2025-12-31"),
+        ("data.end=yesterday", "data.end='yesterday': not a date"),
+        ("data.timeframe=7m", "data.timeframe='7m': valid:"),
+        ("data.gap_policy=fill", "data.gap_policy='fill': valid: warn, error, ignore"),
+        ("data.symbols=[]", "data.symbols=[]"),
+        ("fees.slippage_bps=-3", "fees.slippage_bps=-3"),
+        ("sizing.fraction=1.5", "sizing.fraction=1.5"),
+        ("objective.metric=alpha", "objective.metric='alpha': valid: total_return"),
+        ("account.initial_capital=0", "account.initial_capital=0"),
+        ("strategy.params.lower=[20,20]", "values repeat"),
+    ],
+)
+def test_invalid_values_raise_one_line(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        check(override)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_leverage_shorthand() -> None:
+    assert expand_shorthand(["leverage=5", "leverage=1,3,5,10", "leverage=[1,3]", "leverage=ladder", "-m"]) == [
+        "leverage.value=5", "leverage.value=1,3,5,10", "leverage.value=[1,3]", "leverage=ladder", "-m",
+    ]
+    assert expand_shorthand(["leverage=int(interval(1,20))"]) == ["leverage.value=int(interval(1,20))"]
+
+
+def test_sweep_expansion_uses_hydra_semantics() -> None:
+    jobs = job_overrides(["strategy=rsi", "leverage.value=1,3,5,10"], multirun=True)
+    assert jobs == [["strategy=rsi", f"leverage.value={v}"] for v in (1, 3, 5, 10)]
+    with pytest.raises(ConfigError, match="needs -m"):
+        job_overrides(["leverage.value=1,3"], multirun=False)
+
+
+def test_repo_has_no_generated_files_tracked() -> None:
+    ignore = (PROJECT_ROOT / ".gitignore").read_text().split()
+    for name in ("mlruns/", "outputs/", "multirun/"):
+        assert name in ignore
+    assert Path(CONF / "experiment").resolve() == (PROJECT_ROOT / "experiments").resolve()
