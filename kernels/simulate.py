@@ -184,8 +184,19 @@ def _fill(c, a, t, target, reference, price_row, pos, acc, p, record, trades):
         _close_position(c, a, t, px, reference, EXIT_SIGNAL, pos, acc, lev, fee, record, trades)
     if target != 0:
         _open_position(
-            a, t, target, reference, price_row, pos, acc, lev, fee, slip,
-            p[P_MMR], p[P_MAINT_AMOUNT], p[P_POSITION_FRACTION],
+            a,
+            t,
+            target,
+            reference,
+            price_row,
+            pos,
+            acc,
+            lev,
+            fee,
+            slip,
+            p[P_MMR],
+            p[P_MAINT_AMOUNT],
+            p[P_POSITION_FRACTION],
         )
 
 
@@ -215,9 +226,26 @@ def _target(c, t, a, side, allow_long, allow_short, conds, group_start, ind, com
 
 @njit(cache=True)
 def simulate_combo(
-    c, open_, high, low, close, tradable, funding, settle,
-    ind, conds, group_start, consts, combo_ind, params,
-    initial, bars_per_year, record, trades, equity_out, metrics,
+    c,
+    open_,
+    high,
+    low,
+    close,
+    tradable,
+    funding,
+    settle,
+    ind,
+    conds,
+    group_start,
+    consts,
+    combo_ind,
+    params,
+    initial,
+    bars_per_year,
+    record,
+    trades,
+    equity_out,
+    metrics,
 ):
     """Simulate combination ``c``; write its metrics row, and records when ``record``."""
     n_bars, n_assets = close.shape
@@ -288,7 +316,9 @@ def simulate_combo(
                     continue
                 qty = pos[a, S_QTY]
                 side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
-                target = _target(c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts)
+                target = _target(
+                    c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts
+                )
                 if target != side:
                     if fill_close:
                         _fill(c, a, t, target, close[t, a], close[t], pos, acc, p, record, trades)
@@ -367,8 +397,21 @@ def _empty_trades(n):
 
 @njit(cache=True, parallel=True)
 def simulate_grid(
-    open_, high, low, close, tradable, funding, settle,
-    ind, conds, group_start, consts, combo_ind, params, initial, bars_per_year,
+    open_,
+    high,
+    low,
+    close,
+    tradable,
+    funding,
+    settle,
+    ind,
+    conds,
+    group_start,
+    consts,
+    combo_ind,
+    params,
+    initial,
+    bars_per_year,
 ):
     """Metrics ``(n_combos, N_METRICS)`` for every combination, in parallel, no records."""
     n_combos = params.shape[0]
@@ -377,25 +420,74 @@ def simulate_grid(
     no_equity = np.zeros(0)
     for c in prange(n_combos):
         simulate_combo(
-            c, open_, high, low, close, tradable, funding, settle,
-            ind, conds, group_start, consts, combo_ind, params,
-            initial, bars_per_year, False, no_trades, no_equity, metrics,
+            c,
+            open_,
+            high,
+            low,
+            close,
+            tradable,
+            funding,
+            settle,
+            ind,
+            conds,
+            group_start,
+            consts,
+            combo_ind,
+            params,
+            initial,
+            bars_per_year,
+            False,
+            no_trades,
+            no_equity,
+            metrics,
         )
     return metrics
 
 
 @njit(cache=True)
 def simulate_records(
-    c, n_trades, open_, high, low, close, tradable, funding, settle,
-    ind, conds, group_start, consts, combo_ind, params, initial, bars_per_year,
+    c,
+    n_trades,
+    open_,
+    high,
+    low,
+    close,
+    tradable,
+    funding,
+    settle,
+    ind,
+    conds,
+    group_start,
+    consts,
+    combo_ind,
+    params,
+    initial,
+    bars_per_year,
 ):
     """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
     trades = _empty_trades(n_trades)
     equity = np.zeros(close.shape[0])
     metrics = np.full((params.shape[0], N_METRICS), np.nan)
     simulate_combo(
-        c, open_, high, low, close, tradable, funding, settle,
-        ind, conds, group_start, consts, combo_ind, params,
-        initial, bars_per_year, True, trades, equity, metrics,
+        c,
+        open_,
+        high,
+        low,
+        close,
+        tradable,
+        funding,
+        settle,
+        ind,
+        conds,
+        group_start,
+        consts,
+        combo_ind,
+        params,
+        initial,
+        bars_per_year,
+        True,
+        trades,
+        equity,
+        metrics,
     )
     return trades, equity, metrics[c]

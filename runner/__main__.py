@@ -6,9 +6,28 @@ import uuid
 
 from runner.errors import PerplabError, one_line
 
-PASS_THROUGH = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve", "--shell-completion", "-sc",
-                "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
-                "--experimental-rerun", "--version")
+PASS_THROUGH = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--cfg",
+    "-c",
+    "--resolve",
+    "--shell-completion",
+    "-sc",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+    "--version",
+)
 
 
 def _validate(cfg) -> None:

@@ -105,8 +105,10 @@ def _execute(spec: RunSpec, program, cfg: DictConfig, run: TrackedRun) -> float:
     objective = float(table["objective"][best])
     no_survivor = math.isnan(objective)
     if no_survivor:
-        console.print("[yellow]warning:[/yellow] no combination survived the objective's filters "
-                      "(liquidated or undefined); the first combination is reported")
+        console.print(
+            "[yellow]warning:[/yellow] no combination survived the objective's filters "
+            "(liquidated or undefined); the first combination is reported"
+        )
     best_metrics = {n: finite(float(metrics[best, k])) for k, n in enumerate(E.METRIC_NAMES)}
     run.log_metrics({**best_metrics, "objective": objective, "n_combos": compiled.n_combos})
     best_params = {a.key: a.display(int(compiled.grid_idx[best, j])) for j, a in enumerate(compiled.axes)}

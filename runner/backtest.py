@@ -24,8 +24,17 @@ class Records:
 
 def _inputs(panel: MarketPanel, compiled: Compiled) -> tuple:
     return (
-        panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle,
-        compiled.ind, compiled.conds, compiled.group_start, compiled.consts,
+        panel.open,
+        panel.high,
+        panel.low,
+        panel.close,
+        panel.tradable,
+        panel.funding,
+        panel.settle,
+        compiled.ind,
+        compiled.conds,
+        compiled.group_start,
+        compiled.consts,
     )
 
 
@@ -37,8 +46,12 @@ def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: b
     out = np.empty((n, E.N_METRICS))
     common = _inputs(panel, compiled)
     with Progress(
-        TextColumn("[bold]simulating[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} combinations"),
-        TimeElapsedColumn(), disable=not progress, transient=True,
+        TextColumn("[bold]simulating[/]"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} combinations"),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=True,
     ) as bar:
         task = bar.add_task("grid", total=n)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
@@ -82,8 +95,13 @@ def grid_table(compiled: Compiled, metrics: np.ndarray, objective: ObjectiveSpec
 def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, n_trades: int) -> Records:
     """Full trades and equity of one combination (re-simulated by the same core)."""
     trades, equity, metrics = simulate_records(
-        combo, n_trades, *_inputs(panel, compiled), compiled.combo_ind, compiled.params,
-        initial, panel.bars_per_year,
+        combo,
+        n_trades,
+        *_inputs(panel, compiled),
+        compiled.combo_ind,
+        compiled.params,
+        initial,
+        panel.bars_per_year,
     )
     times = panel.times
     tr = pl.DataFrame({name: trades[name] for name in trades.dtype.names})

@@ -166,9 +166,7 @@ def data_spec(cfg: DictConfig) -> DataSpec:
     start = _time(cfg, "data.start", end=False)
     end = _time(cfg, "data.end", end=True)
     if start >= end:
-        raise ConfigError(
-            f"data.start={_get(cfg, 'data.start')!s} is not before data.end={_get(cfg, 'data.end')!s}"
-        )
+        raise ConfigError(f"data.start={_get(cfg, 'data.start')!s} is not before data.end={_get(cfg, 'data.end')!s}")
     (gap_policy,) = _choice(cfg, "data.gap_policy", ["warn", "error", "ignore"])
     (funding_missing,) = _choice(cfg, "data.funding_missing", ["warn", "error"])
     cache_dir = None
@@ -211,7 +209,11 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
     sim[E.P_LEVERAGE] = Axis(
         "leverage.value",
         _numbers(
-            cfg, "leverage.value", 1, MAX_LEVERAGE, integer=True,
+            cfg,
+            "leverage.value",
+            1,
+            MAX_LEVERAGE,
+            integer=True,
             what=f"an integer from 1 to {MAX_LEVERAGE} (valid: 1..{MAX_LEVERAGE})",
         ),
     )
@@ -220,7 +222,11 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
     maint = _numbers(cfg, "margin.maintenance_amount", 0.0, 1e12)
     sim[E.P_MMR] = Axis("margin.maintenance_margin_rate", mmr[:1])
     sim[E.P_MAINT_AMOUNT] = Axis("margin.maintenance_amount", maint[:1])
-    for col, key in ((E.P_TAKER_FEE, "fees.taker_bps"), (E.P_MAKER_FEE, "fees.maker_bps"), (E.P_SLIPPAGE, "fees.slippage_bps")):
+    for col, key in (
+        (E.P_TAKER_FEE, "fees.taker_bps"),
+        (E.P_MAKER_FEE, "fees.maker_bps"),
+        (E.P_SLIPPAGE, "fees.slippage_bps"),
+    ):
         lo = -10.0 if key == "fees.maker_bps" else 0.0
         sim[col] = Axis(key, tuple(v / 1e4 for v in _numbers(cfg, key, lo, 1000.0)))
     (method,) = _choice(cfg, "sizing.method", ["fixed_fraction"])
@@ -233,9 +239,7 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
     (fill_at,) = _choice(cfg, "execution.fill_at", E.FILL_AT)
     sim[E.P_FILL_AT] = Axis("execution.fill_at", (float(E.FILL_AT.index(fill_at)),), (fill_at,))
     directions = _choice(cfg, "strategy.direction", E.DIRECTIONS, many=True)
-    sim[E.P_DIRECTION] = Axis(
-        "strategy.direction", tuple(float(E.DIRECTIONS.index(d)) for d in directions), directions
-    )
+    sim[E.P_DIRECTION] = Axis("strategy.direction", tuple(float(E.DIRECTIONS.index(d)) for d in directions), directions)
 
     name = _get(cfg, "strategy.name")
     params = _get(cfg, "strategy.params") or {}
@@ -264,7 +268,9 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
         strategy_params=strategy_params,
         sim_axes=sim,
         initial_capital=capital[0],
-        objective=ObjectiveSpec(metric, bool(_get(cfg, "objective.maximize")), bool(_get(cfg, "objective.discard_liquidated"))),
+        objective=ObjectiveSpec(
+            metric, bool(_get(cfg, "objective.maximize")), bool(_get(cfg, "objective.discard_liquidated"))
+        ),
         tracking=tracking_spec(cfg),
         top=int(top[0]),
         extras={"margin_mode": mode, "sizing_method": method},

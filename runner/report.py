@@ -47,7 +47,9 @@ def fmt(name: str, value) -> str:
     return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3f}"
 
 
-def print_best(table: pl.DataFrame, compiled, order: np.ndarray, spec, run_id: str, console: Console | None = None) -> None:
+def print_best(
+    table: pl.DataFrame, compiled, order: np.ndarray, spec, run_id: str, console: Console | None = None
+) -> None:
     """Top rows of a job's grid, best first by the objective."""
     console = console or make_console()
     varying = [a.key for a in compiled.axes if len(a.values) > 1]
@@ -61,8 +63,9 @@ def print_best(table: pl.DataFrame, compiled, order: np.ndarray, spec, run_id: s
         out.add_column(key.split(".")[-1], justify="right")
     for name in SHOWN:
         out.add_column(LABELS.get(name, name), justify="right")
-    out.add_column(spec.objective.metric if spec.objective.metric not in SHOWN else "objective",
-                   justify="right", style="bold")
+    out.add_column(
+        spec.objective.metric if spec.objective.metric not in SHOWN else "objective", justify="right", style="bold"
+    )
     rows = table.to_dicts()
     for i, c in enumerate(order[: spec.top]):
         row = rows[int(c)]
@@ -86,7 +89,10 @@ def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -
     for r in sorted(runs, key=key, reverse=True):
         m = r["metrics"]
         out.add_row(
-            r["job"], r["overrides"], r["status"],
-            *[fmt(n, m.get(n)) for n in SHOWN], fmt("objective", m.get("objective")),
+            r["job"],
+            r["overrides"],
+            r["status"],
+            *[fmt(n, m.get(n)) for n in SHOWN],
+            fmt("objective", m.get("objective")),
         )
     console.print(out)

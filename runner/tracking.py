@@ -21,7 +21,7 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 
 def _sqlite_path(uri: str) -> Path | None:
     if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+        return Path(uri[len("sqlite:///") :].split("?", 1)[0])
     return None
 
 

@@ -249,9 +249,7 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
         return rates, 1.0, "", None, ""
     life_lo = int(times[listed[0]])
     life_hi = int(times[listed[-1]]) + step
-    expected = np.arange(
-        life_lo + (-life_lo) % FUNDING_INTERVAL_MS, life_hi, FUNDING_INTERVAL_MS, dtype=np.int64
-    )
+    expected = np.arange(life_lo + (-life_lo) % FUNDING_INTERVAL_MS, life_hi, FUNDING_INTERVAL_MS, dtype=np.int64)
     expected = expected[expected > life_lo]  # no position can be held into the first bar's open
     path = funding_path(spec.root, symbol)
     if not path.is_file():

@@ -36,18 +36,14 @@ def _read_text(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
         raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
-        )
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
     if frame.height == 0:
         raise DataError(f"{path}: no rows")
     return frame.select(columns)
 
 
 def _parse_numbers(path: Path, frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    parsed = frame.with_columns(
-        pl.col(c).str.strip_chars().cast(t, strict=False).alias(c) for c, t in columns.items()
-    )
+    parsed = frame.with_columns(pl.col(c).str.strip_chars().cast(t, strict=False).alias(c) for c, t in columns.items())
     for c in columns:
         bad = parsed[c].is_null()
         if bad.any():
@@ -77,7 +73,9 @@ def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: in
     unsorted = (diffs < 0).fill_null(False)
     if unsorted.any():
         row = _line(frame, unsorted)
-        raise DataError(f"{path}: line {row}: timestamps not increasing ({frame[iso][row - 2]} after {frame[iso][row - 3]})")
+        raise DataError(
+            f"{path}: line {row}: timestamps not increasing ({frame[iso][row - 2]} after {frame[iso][row - 3]})"
+        )
     if step_ms:
         off = (frame[ms] % step_ms) != 0
         if off.any():
@@ -108,9 +106,7 @@ def _validate_klines(path: Path, frame: pl.DataFrame, step_ms: int) -> pl.DataFr
         if bad.any():
             raise DataError(f"{path}: line {_line(frame, bad)}: OHLC violation ({what})")
     frame = _check_times(path, frame, "open_time_utc", "open_time_ms", step_ms)
-    return frame.select(
-        pl.col("open_time_ms").alias("time"), *PRICE_COLUMNS, "volume"
-    )
+    return frame.select(pl.col("open_time_ms").alias("time"), *PRICE_COLUMNS, "volume")
 
 
 def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
@@ -147,13 +143,13 @@ def _cached(path: Path, kind: str, cache_dir: Path | None, build) -> tuple[pl.Da
 def read_klines(path: Path, step_ms: int, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:
     """Validated klines ``time, open, high, low, close, volume`` and the file's sha256."""
     return _cached(
-        path, f"klines{step_ms}", cache_dir,
+        path,
+        f"klines{step_ms}",
+        cache_dir,
         lambda: _validate_klines(path, _read_text(path, KLINE_COLUMNS), step_ms),
     )
 
 
 def read_funding(path: Path, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:
     """Validated funding events ``time, rate`` and the file's sha256."""
-    return _cached(
-        path, "funding", cache_dir, lambda: _validate_funding(path, _read_text(path, FUNDING_COLUMNS))
-    )
+    return _cached(path, "funding", cache_dir, lambda: _validate_funding(path, _read_text(path, FUNDING_COLUMNS)))

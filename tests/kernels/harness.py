@@ -47,9 +47,7 @@ def arrays(s: Scenario):
         for t, names in sig.items():
             for name in names.split(","):
                 ind[SIGNALS[name], t, a] = 1.0
-    conds = np.array(
-        [[g, E.OP_GT, E.K_IND, g, E.K_CONST, 0] for g in range(E.N_GROUPS)], dtype=np.int64
-    )
+    conds = np.array([[g, E.OP_GT, E.K_IND, g, E.K_CONST, 0] for g in range(E.N_GROUPS)], dtype=np.int64)
     group_start = np.arange(E.N_GROUPS + 1, dtype=np.int64)
     params = np.zeros((1, E.N_SIM_PARAMS))
     params[0, E.P_LEVERAGE] = s.leverage

@@ -56,11 +56,15 @@ def test_no_lookahead(s: Scenario, data) -> None:
     t = data.draw(st.integers(1, n - 2))
     trades, _, _ = run(s)
     altered = Scenario(**{**s.__dict__})
-    altered.candles = [c[: t + 1] + [(p * 3, p * 4, p * 0.5, p * 2) for p in [c[t][3]] * (n - t - 1)] for c in s.candles]
+    altered.candles = [
+        c[: t + 1] + [(p * 3, p * 4, p * 0.5, p * 2) for p in [c[t][3]] * (n - t - 1)] for c in s.candles
+    ]
     altered.signals = [{k: v for k, v in sig.items() if k <= t} for sig in s.signals]
     trades2, _, _ = run(altered)
     before = [(x["entry_bar"], x["entry_price"], x["exit_bar"], x["exit_price"]) for x in trades if x["exit_bar"] <= t]
-    before2 = [(x["entry_bar"], x["entry_price"], x["exit_bar"], x["exit_price"]) for x in trades2 if x["exit_bar"] <= t]
+    before2 = [
+        (x["entry_bar"], x["entry_price"], x["exit_bar"], x["exit_price"]) for x in trades2 if x["exit_bar"] <= t
+    ]
     assert before == before2
     opened = sorted((x["asset"], x["entry_bar"], x["entry_price"]) for x in trades if x["entry_bar"] <= t)
     opened2 = sorted((x["asset"], x["entry_bar"], x["entry_price"]) for x in trades2 if x["entry_bar"] <= t)

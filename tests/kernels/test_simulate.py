@@ -116,8 +116,16 @@ def test_scenario(name: str) -> None:
     trades, equity, metrics = run(scenario)
     got = sorted(
         (
-            int(t["asset"]), int(t["side"]), int(t["entry_bar"]), int(t["exit_bar"]),
-            t["entry_price"], t["exit_price"], t["qty"], t["fees"], t["funding"], t["net_pnl"],
+            int(t["asset"]),
+            int(t["side"]),
+            int(t["entry_bar"]),
+            int(t["exit_bar"]),
+            t["entry_price"],
+            t["exit_price"],
+            t["qty"],
+            t["fees"],
+            t["funding"],
+            t["net_pnl"],
             E.EXIT_REASONS[t["exit_reason"]],
         )
         for t in trades

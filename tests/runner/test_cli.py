@@ -71,10 +71,16 @@ def test_single_run_with_in_job_grid(tmp_path: Path) -> None:
         (["leverage=200", "-m"], "error: leverage.value=200"),
         (["leverage=1,300", "-m"], "error: leverage.value=300"),
         (["data.symbols=[BTCUSDT,NOPEUSDT]"], "error: data.symbols: unknown symbol 'NOPEUSDT'; available in"),
-        (["data.start=2025-01-01", "data.end=2024-01-01"], "error: data.start=2025-01-01 is not before data.end=2024-01-01"),
+        (
+            ["data.start=2025-01-01", "data.end=2024-01-01"],
+            "error: data.start=2025-01-01 is not before data.end=2024-01-01",
+        ),
         (["strategy=nope"], "error: strategy=nope: no such option in conf/strategy; valid: rsi"),
         (["fees=vip9"], "error: fees=vip9: no such option in conf/fees; valid: vip0, zero"),
-        (["strategy.params.lowr=3"], "error: override 'strategy.params.lowr': no such key; valid keys under strategy.params"),
+        (
+            ["strategy.params.lowr=3"],
+            "error: override 'strategy.params.lowr': no such key; valid keys under strategy.params",
+        ),
         (["leverage=1,3"], "error: leverage.value=1,3: a comma-separated sweep needs -m"),
         (["data.root=/nonexistent"], "error: data.root: no market data found; looked in /nonexistent"),
     ],

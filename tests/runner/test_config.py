@@ -48,8 +48,9 @@ def test_default_is_rsi_on_four_perps() -> None:
 
 
 def test_lists_and_ranges_form_the_grid() -> None:
-    spec = check("strategy.params.lower=[20,25,30]", "strategy.params.upper={start:70,stop:80,step:5}",
-                 "leverage.value=[1,5]")
+    spec = check(
+        "strategy.params.lower=[20,25,30]", "strategy.params.upper={start:70,stop:80,step:5}", "leverage.value=[1,5]"
+    )
     assert spec.n_combos == 3 * 3 * 2
     assert spec.strategy_params["upper"].values == (70.0, 75.0, 80.0)
 
@@ -83,7 +84,11 @@ def test_invalid_values_raise_one_line(override: str, message: str) -> None:
 
 def test_leverage_shorthand() -> None:
     assert expand_shorthand(["leverage=5", "leverage=1,3,5,10", "leverage=[1,3]", "leverage=ladder", "-m"]) == [
-        "leverage.value=5", "leverage.value=1,3,5,10", "leverage.value=[1,3]", "leverage=ladder", "-m",
+        "leverage.value=5",
+        "leverage.value=1,3,5,10",
+        "leverage.value=[1,3]",
+        "leverage=ladder",
+        "-m",
     ]
     assert expand_shorthand(["leverage=int(interval(1,20))"]) == ["leverage.value=int(interval(1,20))"]
 

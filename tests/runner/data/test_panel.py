@@ -23,8 +23,13 @@ def ms(text: str) -> int:
 
 def spec(**kw) -> DataSpec:
     base = dict(
-        root=DATA_ROOT, market="futures_um", symbols=("BTCUSDT", "ETHUSDT", "XRPUSDT", "LTCUSDT"),
-        source_interval="1h", timeframe="1h", start_ms=ms("2020-01-01"), end_ms=ms("2026-01-01"),
+        root=DATA_ROOT,
+        market="futures_um",
+        symbols=("BTCUSDT", "ETHUSDT", "XRPUSDT", "LTCUSDT"),
+        source_interval="1h",
+        timeframe="1h",
+        start_ms=ms("2020-01-01"),
+        end_ms=ms("2026-01-01"),
     )
     return DataSpec(**{**base, **kw})
 
@@ -67,7 +72,9 @@ def test_funding_attached_to_settlement_bars(default_panel) -> None:
     floor = btc.filter(pl.col("time") == datetime(2020, 3, 13, 8, tzinfo=UTC))["funding"][0]
     assert (cap, floor) == (0.003, -0.003)  # data README
     raw = pl.read_csv(DATA_ROOT / "binance/futures_um/funding/BTCUSDT-funding.csv.gz")
-    expected = raw.filter((pl.col("funding_time_ms") > ms("2020-01-01")) & (pl.col("funding_time_ms") < ms("2026-01-01")))
+    expected = raw.filter(
+        (pl.col("funding_time_ms") > ms("2020-01-01")) & (pl.col("funding_time_ms") < ms("2026-01-01"))
+    )
     assert charged.height == expected.height
     np.testing.assert_array_equal(charged["funding"].to_numpy(), expected["funding_rate"].to_numpy())
     assert default_panel.funding_coverage == {s: 1.0 for s in default_panel.symbols}
@@ -119,19 +126,39 @@ def test_resample_1m_to_1h_reproduces_the_1h_file() -> None:
 
 
 def test_resample_ohlcv_rules() -> None:
-    frame = pl.DataFrame({
-        "time": [0, H, 2 * H, 3 * H, 4 * H],
-        "open": [1.0, 2.0, 3.0, 4.0, 5.0], "high": [2.0, 9.0, 4.0, 5.0, 6.0],
-        "low": [0.5, 1.5, 0.1, 3.5, 4.5], "close": [2.0, 3.0, 4.0, 5.0, 6.0], "volume": [1.0, 2.0, 3.0, 4.0, 5.0],
-    })
+    frame = pl.DataFrame(
+        {
+            "time": [0, H, 2 * H, 3 * H, 4 * H],
+            "open": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "high": [2.0, 9.0, 4.0, 5.0, 6.0],
+            "low": [0.5, 1.5, 0.1, 3.5, 4.5],
+            "close": [2.0, 3.0, 4.0, 5.0, 6.0],
+            "volume": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     out = resample_ohlcv(frame, 4 * H)
-    assert out.to_dicts()[0] == {"time": 0, "open": 1.0, "high": 9.0, "low": 0.1, "close": 5.0, "volume": 10.0, "n_source": 4}
+    assert out.to_dicts()[0] == {
+        "time": 0,
+        "open": 1.0,
+        "high": 9.0,
+        "low": 0.1,
+        "close": 5.0,
+        "volume": 10.0,
+        "n_source": 4,
+    }
     assert out["n_source"].to_list() == [4, 1]
 
 
 def test_resampled_panel_from_1m_slice() -> None:
-    p = build_panel(spec(symbols=("BTCUSDT",), source_interval="1m", timeframe="15m",
-                         start_ms=ms("2025-05-26"), end_ms=ms("2025-06-23")))
+    p = build_panel(
+        spec(
+            symbols=("BTCUSDT",),
+            source_interval="1m",
+            timeframe="15m",
+            start_ms=ms("2025-05-26"),
+            end_ms=ms("2025-06-23"),
+        )
+    )
     assert p.n_bars == 28 * 96 and p.bars_per_year == 365 * 96
     assert p.tradable.all()
 
@@ -145,8 +172,11 @@ def test_unknown_symbol_and_bad_timeframe() -> None:
 
 def test_corrupt_file_in_panel_names_the_file(tmp_path: Path) -> None:
     root = tmp_path / "d"
-    write_gz(root / "binance/futures_um/klines_1h/BTCUSDT-1h.csv.gz", KLINE_HEADER,
-             [r.replace(",10.0", ",x") for r in kline_rows(ms("2020-01-01"), [1.0, 2.0])])
+    write_gz(
+        root / "binance/futures_um/klines_1h/BTCUSDT-1h.csv.gz",
+        KLINE_HEADER,
+        [r.replace(",10.0", ",x") for r in kline_rows(ms("2020-01-01"), [1.0, 2.0])],
+    )
     with pytest.raises(DataError, match=r"BTCUSDT-1h.csv.gz: line 2: column 'volume'"):
         build_panel(spec(root=root, symbols=("BTCUSDT",)))
 
@@ -161,4 +191,3 @@ def test_data_root_resolution(tmp_path: Path, monkeypatch) -> None:
     assert resolve_data_root(None) == DATA_ROOT
     with pytest.raises(ConfigError, match=r"looked in .*nowhere \(data.root\)"):
         resolve_data_root(str(tmp_path / "nowhere"))
-

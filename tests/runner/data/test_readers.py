@@ -37,21 +37,58 @@ def replace(rows: list[str], i: int, col: int, value: str) -> list[str]:
 
 
 BAD = {
-    "missing column": (KLINE_HEADER.replace(",volume", ""), [",".join(r.split(",")[:-1]) for r in good_rows()],
-                       "missing column(s) volume"),
-    "unparsable number": (KLINE_HEADER, replace(good_rows(), 2, 5, "abc"), "line 4: column 'close' has unparsable value 'abc'"),
+    "missing column": (
+        KLINE_HEADER.replace(",volume", ""),
+        [",".join(r.split(",")[:-1]) for r in good_rows()],
+        "missing column(s) volume",
+    ),
+    "unparsable number": (
+        KLINE_HEADER,
+        replace(good_rows(), 2, 5, "abc"),
+        "line 4: column 'close' has unparsable value 'abc'",
+    ),
     "negative price": (KLINE_HEADER, replace(good_rows(), 1, 2, "-5"), "line 3: 'open' must be a positive number"),
     "zero price": (KLINE_HEADER, replace(good_rows(), 1, 4, "0"), "line 3: 'low' must be a positive number"),
     "NaN price": (KLINE_HEADER, replace(good_rows(), 0, 3, "nan"), "line 2: 'high' must be a positive number"),
     "negative volume": (KLINE_HEADER, replace(good_rows(), 3, 6, "-1"), "line 5: 'volume' must be >= 0"),
-    "high below close": (KLINE_HEADER, replace(good_rows(), 2, 3, "101.5"), "line 4: OHLC violation (high below open or close)"),
-    "low above open": (KLINE_HEADER, replace(good_rows(), 2, 4, "101.5"), "line 4: OHLC violation (low above open or close)"),
-    "duplicate timestamp": (KLINE_HEADER, [*good_rows()[:2], good_rows()[1], *good_rows()[2:]], "line 4: duplicate timestamp"),
-    "unsorted timestamps": (KLINE_HEADER, [good_rows()[1], good_rows()[0], *good_rows()[2:]], "line 3: timestamps not increasing"),
-    "non-UTC timestamp": (KLINE_HEADER, replace(good_rows(), 1, 0, "2020-01-01T01:00:00+02:00"), "line 3: 'open_time_utc' value"),
-    "iso and ms disagree": (KLINE_HEADER, replace(good_rows(), 1, 1, str(T0 + 7 * H)), "line 3: 'open_time_utc' and 'open_time_ms' disagree"),
-    "off the bar grid": (KLINE_HEADER, [r.replace(str(T0), str(T0 + 60_000)).replace("00:00:00Z", "00:01:00Z", 1) if i == 0 else r
-                                        for i, r in enumerate(good_rows())], "line 2: timestamp 2020-01-01T00:01:00Z is off the bar grid"),
+    "high below close": (
+        KLINE_HEADER,
+        replace(good_rows(), 2, 3, "101.5"),
+        "line 4: OHLC violation (high below open or close)",
+    ),
+    "low above open": (
+        KLINE_HEADER,
+        replace(good_rows(), 2, 4, "101.5"),
+        "line 4: OHLC violation (low above open or close)",
+    ),
+    "duplicate timestamp": (
+        KLINE_HEADER,
+        [*good_rows()[:2], good_rows()[1], *good_rows()[2:]],
+        "line 4: duplicate timestamp",
+    ),
+    "unsorted timestamps": (
+        KLINE_HEADER,
+        [good_rows()[1], good_rows()[0], *good_rows()[2:]],
+        "line 3: timestamps not increasing",
+    ),
+    "non-UTC timestamp": (
+        KLINE_HEADER,
+        replace(good_rows(), 1, 0, "2020-01-01T01:00:00+02:00"),
+        "line 3: 'open_time_utc' value",
+    ),
+    "iso and ms disagree": (
+        KLINE_HEADER,
+        replace(good_rows(), 1, 1, str(T0 + 7 * H)),
+        "line 3: 'open_time_utc' and 'open_time_ms' disagree",
+    ),
+    "off the bar grid": (
+        KLINE_HEADER,
+        [
+            r.replace(str(T0), str(T0 + 60_000)).replace("00:00:00Z", "00:01:00Z", 1) if i == 0 else r
+            for i, r in enumerate(good_rows())
+        ],
+        "line 2: timestamp 2020-01-01T00:01:00Z is off the bar grid",
+    ),
     "empty file": (KLINE_HEADER, [], "no rows"),
 }
 
@@ -73,8 +110,11 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_bad_funding_rate(tmp_path: Path) -> None:
-    path = write_gz(tmp_path / "F.csv.gz", "funding_time_utc,funding_time_ms,funding_rate",
-                    ["2020-01-01T00:00:00Z,1577836800000,0.0001", "2020-01-01T08:00:00Z,1577865600000,inf"])
+    path = write_gz(
+        tmp_path / "F.csv.gz",
+        "funding_time_utc,funding_time_ms,funding_rate",
+        ["2020-01-01T00:00:00Z,1577836800000,0.0001", "2020-01-01T08:00:00Z,1577865600000,inf"],
+    )
     with pytest.raises(DataError, match=r"line 3: 'funding_rate' must be finite"):
         read_funding(path)
 
