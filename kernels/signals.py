@@ -3,47 +3,38 @@
 A strategy compiles to rows ``(group, op, lhs_kind, lhs_idx, rhs_kind, rhs_idx)`` sorted by
 group; ``group_start[g]:group_start[g+1]`` are the rows of group ``g``. Operands are an
 indicator slot (its column chosen per combination), a parameter column, or a constant.
+Per combination the operands are resolved once (``resolve``): the hot loop then reads either
+``ind[col, t, a]`` or a scalar, and compares with ``compare``; no array-heavy calls per bar.
 """
 
+import numpy as np
 from numba import njit
 
-from kernels.enums import (
-    C_LIDX,
-    C_LKIND,
-    C_OP,
-    C_RIDX,
-    C_RKIND,
-    K_IND,
-    K_PARAM,
-    OP_CROSS_ABOVE,
-    OP_CROSS_BELOW,
-    OP_GE,
-    OP_GT,
-    OP_LE,
-    OP_LT,
-)
-
-
-@njit(cache=True, inline="always")
-def operand(kind, idx, c, t, a, ind, combo_ind, params, consts):
-    """Value of one operand at bar ``t`` of asset ``a`` for combination ``c``."""
-    if kind == K_IND:
-        return ind[combo_ind[c, idx], t, a]
-    if kind == K_PARAM:
-        return params[c, idx]
-    return consts[idx]
+from kernels.enums import C_LIDX, C_LKIND, K_IND, K_PARAM, OP_CROSS_ABOVE, OP_CROSS_BELOW, OP_GE, OP_GT, OP_LE, OP_LT
 
 
 @njit(cache=True)
-def condition(row, c, t, a, conds, ind, combo_ind, params, consts):
-    """Whether condition ``row`` holds on bar ``t`` (NaN operands never satisfy it)."""
-    op = conds[row, C_OP]
-    lk = conds[row, C_LKIND]
-    li = conds[row, C_LIDX]
-    rk = conds[row, C_RKIND]
-    ri = conds[row, C_RIDX]
-    x = operand(lk, li, c, t, a, ind, combo_ind, params, consts)
-    y = operand(rk, ri, c, t, a, ind, combo_ind, params, consts)
+def resolve(c, conds, combo_ind, params, consts):
+    """Per condition row and side (0 lhs, 1 rhs): indicator column (or -1) and scalar value."""
+    n = conds.shape[0]
+    col = np.full((n, 2), -1, dtype=np.int64)
+    val = np.full((n, 2), np.nan)
+    for r in range(n):
+        for side in range(2):
+            kind = conds[r, C_LKIND + 2 * side]
+            idx = conds[r, C_LIDX + 2 * side]
+            if kind == K_IND:
+                col[r, side] = combo_ind[c, idx]
+            elif kind == K_PARAM:
+                val[r, side] = params[c, idx]
+            else:
+                val[r, side] = consts[idx]
+    return col, val
+
+
+@njit(cache=True, inline="always")
+def compare(op, x, y, xp, yp):
+    """``x op y`` now (``xp``, ``yp``: previous bar, used by crossings); NaN never satisfies."""
     if op == OP_GT:
         return x > y
     if op == OP_LT:
@@ -52,10 +43,6 @@ def condition(row, c, t, a, conds, ind, combo_ind, params, consts):
         return x >= y
     if op == OP_LE:
         return x <= y
-    if t == 0:
-        return False
-    xp = operand(lk, li, c, t - 1, a, ind, combo_ind, params, consts)
-    yp = operand(rk, ri, c, t - 1, a, ind, combo_ind, params, consts)
     if op == OP_CROSS_ABOVE:
         return x > y and xp <= yp
     if op == OP_CROSS_BELOW:
@@ -63,14 +50,6 @@ def condition(row, c, t, a, conds, ind, combo_ind, params, consts):
     return False
 
 
-@njit(cache=True)
-def group_holds(g, c, t, a, conds, group_start, ind, combo_ind, params, consts):
-    """All conditions of group ``g`` hold; an empty group never holds."""
-    start = group_start[g]
-    end = group_start[g + 1]
-    if start == end:
-        return False
-    for row in range(start, end):
-        if not condition(row, c, t, a, conds, ind, combo_ind, params, consts):
-            return False
-    return True
+@njit(cache=True, inline="always")
+def is_cross(op):
+    return op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW

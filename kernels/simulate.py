@@ -30,6 +30,7 @@ from kernels.enums import (
     A_SLIPPAGE,
     A_WALLET,
     A_WINS,
+    C_OP,
     DIR_LONG,
     DIR_SHORT,
     EXIT_END_OF_DATA,
@@ -59,6 +60,7 @@ from kernels.enums import (
     M_VOLATILITY,
     M_WIN_RATE,
     N_ACC,
+    N_GROUPS,
     N_METRICS,
     N_STATE,
     P_DIRECTION,
@@ -80,7 +82,7 @@ from kernels.enums import (
 )
 from kernels.perp import liquidation_price
 from kernels.records import trade_dt
-from kernels.signals import group_holds
+from kernels.signals import compare, is_cross, resolve
 
 
 @njit(cache=True)
@@ -201,27 +203,17 @@ def _fill(c, a, t, target, reference, price_row, pos, acc, p, record, trades):
 
 
 @njit(cache=True)
-def _target(c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts):
-    """Side wanted after bar ``t``'s close: entries, exits and reversals."""
+def _target(side, le, lx, se, sx):
+    """Side wanted after a bar's close from its group flags: entries, exits and reversals."""
     if side == 0:
-        le = allow_long and group_holds(G_LONG_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts)
-        se = allow_short and group_holds(G_SHORT_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts)
         if le and not se:
             return 1
         if se and not le:
             return -1
         return 0
     if side > 0:
-        if allow_short and group_holds(G_SHORT_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts):
-            return -1
-        if group_holds(G_LONG_EXIT, c, t, a, conds, group_start, ind, combo_ind, params, consts):
-            return 0
-        return 1
-    if allow_long and group_holds(G_LONG_ENTRY, c, t, a, conds, group_start, ind, combo_ind, params, consts):
-        return 1
-    if group_holds(G_SHORT_EXIT, c, t, a, conds, group_start, ind, combo_ind, params, consts):
-        return 0
-    return -1
+        return -1 if se else (0 if lx else 1)
+    return 1 if le else (0 if sx else -1)
 
 
 @njit(cache=True)
@@ -260,6 +252,9 @@ def simulate_combo(
     fee = p[P_TAKER_FEE]
     slip = p[P_SLIPPAGE]
 
+    col, val = resolve(c, conds, combo_ind, params, consts)
+    ops = conds[:, C_OP]
+    flags = np.zeros(N_GROUPS, dtype=np.bool_)
     pos = np.zeros((n_assets, N_STATE))
     acc = np.zeros(N_ACC)
     acc[A_WALLET] = initial
@@ -316,8 +311,33 @@ def simulate_combo(
                     continue
                 qty = pos[a, S_QTY]
                 side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
+                for g in range(N_GROUPS):
+                    lo = group_start[g]
+                    hi = group_start[g + 1]
+                    ok = lo < hi
+                    for r in range(lo, hi):
+                        k0 = col[r, 0]
+                        k1 = col[r, 1]
+                        x = ind[k0, t, a] if k0 >= 0 else val[r, 0]
+                        y = ind[k1, t, a] if k1 >= 0 else val[r, 1]
+                        xp = x
+                        yp = y
+                        if is_cross(ops[r]):
+                            if t == 0:
+                                ok = False
+                                break
+                            xp = ind[k0, t - 1, a] if k0 >= 0 else val[r, 0]
+                            yp = ind[k1, t - 1, a] if k1 >= 0 else val[r, 1]
+                        if not compare(ops[r], x, y, xp, yp):
+                            ok = False
+                            break
+                    flags[g] = ok
                 target = _target(
-                    c, t, a, side, allow_long, allow_short, conds, group_start, ind, combo_ind, params, consts
+                    side,
+                    allow_long and flags[G_LONG_ENTRY],
+                    flags[G_LONG_EXIT],
+                    allow_short and flags[G_SHORT_ENTRY],
+                    flags[G_SHORT_EXIT],
                 )
                 if target != side:
                     if fill_close:
