@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from kernels import enums as E
 from runner.backtest import grid_table, rank, records, run_grid
 from runner.config import RunSpec, tracking_spec, validate
-from runner.data.panel import build_panel
+from runner.data.panel import build_panel, iso
 from runner.errors import PerplabError, one_line
 from runner.report import make_console, print_best
 from runner.strategy.builtin import strategy_def
@@ -89,8 +89,8 @@ def _execute(spec: RunSpec, program, cfg: DictConfig, run: TrackedRun) -> float:
     data_tags = {
         "data_fingerprint": panel.fingerprint,
         "data_bars": str(panel.n_bars),
-        "data_first_bar": str(panel.frame(panel.symbols[0])["time"][0]),
-        "data_last_bar": str(panel.frame(panel.symbols[0])["time"][-1]),
+        "data_first_bar": iso(int(panel.times[0])),
+        "data_last_bar": iso(int(panel.times[-1])),
         "data_warnings": str(len(panel.warnings)),
         **{f"funding_coverage.{s}": f"{v:.4f}" for s, v in panel.funding_coverage.items()},
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},

@@ -127,6 +127,14 @@ def _numbers(
     return tuple(out)
 
 
+def _scalar(cfg: DictConfig, key: str, lo: float, hi: float, **kw) -> float:
+    """One number (this field is not a grid axis)."""
+    values = _numbers(cfg, key, lo, hi, **kw)
+    if len(values) != 1:
+        raise ConfigError(f"{key}={list(values)}: must be a single number, not a grid")
+    return values[0]
+
+
 def _choice(cfg: DictConfig, key: str, valid: Sequence[str], many: bool = False) -> tuple[str, ...]:
     raw = _get(cfg, key)
     items = raw if (many and isinstance(raw, (list, tuple))) else [raw]
@@ -218,10 +226,10 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
         ),
     )
     (mode,) = _choice(cfg, "margin.mode", ["isolated"])
-    mmr = _numbers(cfg, "margin.maintenance_margin_rate", 0.0, 0.5, lo_open=True)
-    maint = _numbers(cfg, "margin.maintenance_amount", 0.0, 1e12)
-    sim[E.P_MMR] = Axis("margin.maintenance_margin_rate", mmr[:1])
-    sim[E.P_MAINT_AMOUNT] = Axis("margin.maintenance_amount", maint[:1])
+    mmr = _scalar(cfg, "margin.maintenance_margin_rate", 0.0, 0.5, lo_open=True)
+    maint = _scalar(cfg, "margin.maintenance_amount", 0.0, 1e12)
+    sim[E.P_MMR] = Axis("margin.maintenance_margin_rate", (mmr,))
+    sim[E.P_MAINT_AMOUNT] = Axis("margin.maintenance_amount", (maint,))
     for col, key in (
         (E.P_TAKER_FEE, "fees.taker_bps"),
         (E.P_MAKER_FEE, "fees.maker_bps"),
@@ -257,22 +265,22 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
             f"strategy.params.{unknown[0]}: unknown parameter of {name}; valid: {', '.join(strategy_schema)}"
         )
 
-    capital = _numbers(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
+    capital = _scalar(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
     metric = _get(cfg, "objective.metric")
     if metric not in METRICS:
         raise ConfigError(f"objective.metric={metric!r}: valid: {', '.join(METRICS)}")
-    top = _numbers(cfg, "report.top", 1, 1000, integer=True)
+    top = _scalar(cfg, "report.top", 1, 1000, integer=True)
     spec = RunSpec(
         data=data_spec(cfg),
         strategy=name,
         strategy_params=strategy_params,
         sim_axes=sim,
-        initial_capital=capital[0],
+        initial_capital=capital,
         objective=ObjectiveSpec(
             metric, bool(_get(cfg, "objective.maximize")), bool(_get(cfg, "objective.discard_liquidated"))
         ),
         tracking=tracking_spec(cfg),
-        top=int(top[0]),
+        top=int(top),
         extras={"margin_mode": mode, "sizing_method": method},
     )
     if spec.n_combos > MAX_GRID:

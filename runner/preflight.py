@@ -23,7 +23,7 @@ def expand_shorthand(args: list[str]) -> list[str]:
     out = []
     for arg in args:
         m = _NUMERIC_SHORTHAND.match(arg)
-        out.append(f"leverage.value={m.group(1)}" if m and not arg.startswith("leverage=[a-z]") else arg)
+        out.append(f"leverage.value={m.group(1)}" if m else arg)
     return out
 
 

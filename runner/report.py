@@ -60,7 +60,8 @@ def print_best(
     out = Table(title=title, caption=f"MLflow run {run_id}", show_lines=False)
     out.add_column("#", justify="right")
     for key in varying or ["leverage.value"]:
-        out.add_column(key.split(".")[-1], justify="right")
+        parts = key.split(".")
+        out.add_column(parts[-2] if parts[-1] == "value" else parts[-1], justify="right")
     for name in SHOWN:
         out.add_column(LABELS.get(name, name), justify="right")
     out.add_column(

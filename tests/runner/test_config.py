@@ -74,6 +74,8 @@ def test_lists_and_ranges_form_the_grid() -> None:
         ("objective.metric=alpha", "objective.metric='alpha': valid: total_return"),
         ("account.initial_capital=0", "account.initial_capital=0"),
         ("strategy.params.lower=[20,20]", "values repeat"),
+        ("margin.maintenance_margin_rate=[0.004,0.01]", "must be a single number, not a grid"),
+        ("account.initial_capital=[1000,2000]", "must be a single number, not a grid"),
     ],
 )
 def test_invalid_values_raise_one_line(override: str, message: str) -> None:
@@ -100,7 +102,7 @@ def test_sweep_expansion_uses_hydra_semantics() -> None:
         job_overrides(["leverage.value=1,3"], multirun=False)
 
 
-def test_repo_has_no_generated_files_tracked() -> None:
+def test_generated_folders_are_ignored_and_experiments_are_a_group() -> None:
     ignore = (PROJECT_ROOT / ".gitignore").read_text().split()
     for name in ("mlruns/", "outputs/", "multirun/"):
         assert name in ignore
