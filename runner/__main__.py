@@ -32,11 +32,11 @@ PASS_THROUGH = (
 
 def _validate(cfg) -> None:
     from runner.config import validate
-    from runner.data.panel import _check_symbols
+    from runner.data.panel import check_symbols
     from runner.strategy.builtin import strategy_def
 
     spec = validate(cfg, strategy_def(cfg.strategy.name).schema)
-    _check_symbols(spec.data)
+    check_symbols(spec.data)
 
 
 def main() -> None:

@@ -126,7 +126,7 @@ def _load_symbol(spec: DataSpec, symbol: str, step: int, src_step: int) -> tuple
     return frame, path, sha
 
 
-def _check_symbols(spec: DataSpec) -> None:
+def check_symbols(spec: DataSpec) -> None:
     known = available_symbols(spec.root, spec.market, spec.source_interval)
     for s in spec.symbols:
         if s not in known:
@@ -144,7 +144,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         raise ConfigError(
             f"data.timeframe={spec.timeframe}: must be a whole multiple of data.source_interval={spec.source_interval}"
         )
-    _check_symbols(spec)
+    check_symbols(spec)
     warnings: list[str] = []
     sources: dict[str, str] = {}
     frames: list[pl.DataFrame] = []

@@ -69,7 +69,8 @@ def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: in
     diffs = frame[ms].diff()
     dup = (diffs == 0).fill_null(False)
     if dup.any():
-        raise DataError(f"{path}: line {_line(frame, dup)}: duplicate timestamp {frame[iso][_line(frame, dup) - 2]}")
+        row = _line(frame, dup)
+        raise DataError(f"{path}: line {row}: duplicate timestamp {frame[iso][row - 2]}")
     unsorted = (diffs < 0).fill_null(False)
     if unsorted.any():
         row = _line(frame, unsorted)
