@@ -23,7 +23,7 @@ from runner.preflight import CONF
 def spec_for(n_combos: int, leverage: int):
     from hydra import compose, initialize_config_dir
 
-    from runner.strategy.builtin import strategy_def
+    from runner.preflight import expand_shorthand
 
     side = round(n_combos ** (1 / 3))
     periods = [int(p) for p in np.linspace(5, 50, side).round()]
@@ -32,14 +32,16 @@ def spec_for(n_combos: int, leverage: int):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose(
             "config",
-            overrides=[
-                f"strategy.params.period={periods}",
-                f"strategy.params.lower={lowers}",
-                f"strategy.params.upper={uppers}",
-                f"leverage.value={leverage}",
-            ],
+            overrides=expand_shorthand(
+                [
+                    f"strategy.params.period={periods}",
+                    f"strategy.params.lower={lowers}",
+                    f"strategy.params.upper={uppers}",
+                    f"leverage.value={leverage}",
+                ]
+            ),
         )
-    return validate(cfg, strategy_def("rsi").schema), strategy_def("rsi").program
+    return validate(cfg)
 
 
 def first_call_seconds() -> float:
@@ -71,14 +73,14 @@ def main() -> None:
     from runner.data.panel import build_panel
     from runner.strategy.compile import compile_strategy
 
-    spec, program = spec_for(args.combos, args.leverage)
+    spec = spec_for(args.combos, args.leverage)
     t = time.perf_counter()
     panel = build_panel(spec.data)
     load = time.perf_counter() - t
     best = np.inf
     for _ in range(args.repeat):
         t = time.perf_counter()
-        compiled = compile_strategy(spec, program, panel)
+        compiled = compile_strategy(spec, panel)
         metrics = run_grid(panel, compiled, spec.initial_capital, progress=False)
         best = min(best, time.perf_counter() - t)
     n = compiled.n_combos

@@ -41,28 +41,16 @@ G_SHORT_ENTRY = 2
 G_SHORT_EXIT = 3
 N_GROUPS = 4
 
-# Comparison operators
+# Comparison operators. A condition row compares ``d = lhs - rhs`` with zero (crossings also
+# read ``d`` on the previous bar); ``between`` holds when ``x - low >= 0`` and ``high - x >= 0``.
 OP_GT = 0
 OP_LT = 1
 OP_GE = 2
 OP_LE = 3
 OP_CROSS_ABOVE = 4
 OP_CROSS_BELOW = 5
-OPERATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below")
-
-# Operand kinds: indicator slot (column chosen per combination), parameter column, constant
-K_IND = 0
-K_PARAM = 1
-K_CONST = 2
-
-# Columns of a condition row
-C_GROUP = 0
-C_OP = 1
-C_LKIND = 2
-C_LIDX = 3
-C_RKIND = 4
-C_RIDX = 5
-N_COND_COLS = 6
+OP_BETWEEN = 6
+OPERATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below", "between")
 
 # Simulation parameter columns (strategy parameters follow at N_SIM_PARAMS and after)
 P_LEVERAGE = 0
@@ -74,7 +62,10 @@ P_MAINT_AMOUNT = 5
 P_DIRECTION = 6
 P_POSITION_FRACTION = 7
 P_FILL_AT = 8
-N_SIM_PARAMS = 9
+P_STOP_LOSS = 9  # fraction of the entry price, or an ATR multiple when the stop has a column; NaN: off
+P_TAKE_PROFIT = 10
+P_TRAILING_STOP = 11
+N_SIM_PARAMS = 12
 SIM_PARAM_NAMES = (
     "leverage",
     "taker_fee",
@@ -85,6 +76,9 @@ SIM_PARAM_NAMES = (
     "direction",
     "position_fraction",
     "fill_at",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
 )
 
 # Metric columns produced for every combination
@@ -137,7 +131,11 @@ S_ENTRY_BAR = 4
 S_FEES = 5
 S_FUNDING = 6
 S_SLIPPAGE = 7
-N_STATE = 8
+S_STOP = 8  # stop-loss price (NaN: none)
+S_TARGET = 9  # take-profit price (NaN: none)
+S_TRAIL = 10  # trailing distance in price units (NaN: none)
+S_BEST = 11  # best price since entry (highest high of a long, lowest low of a short)
+N_STATE = 12
 
 # Account accumulator slots
 A_WALLET = 0

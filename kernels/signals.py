@@ -1,55 +1,61 @@
 """Condition programs evaluated inside the kernels.
 
-A strategy compiles to rows ``(group, op, lhs_kind, lhs_idx, rhs_kind, rhs_idx)`` sorted by
-group; ``group_start[g]:group_start[g+1]`` are the rows of group ``g``. Operands are an
-indicator slot (its column chosen per combination), a parameter column, or a constant.
-Per combination the operands are resolved once (``resolve``): the hot loop then reads either
-``ind[col, t, a]`` or a scalar, and compares with ``compare``; no array-heavy calls per bar.
+A strategy compiles to condition rows grouped into clauses (a clause holds when any of its rows
+holds) and groups (a group holds when all of its clauses hold; an empty group never fires).
+Each row has two sides, each a linear form ``add + sum(coef_k * ind[col_k, t, a])`` whose
+columns and numbers are chosen per combination. A row compares its first side ``d`` with zero
+(``d = lhs - rhs``); ``between`` needs both sides ``>= 0``.
 """
 
-import numpy as np
 from numba import njit
 
-from kernels.enums import C_LIDX, C_LKIND, K_IND, K_PARAM, OP_CROSS_ABOVE, OP_CROSS_BELOW, OP_GE, OP_GT, OP_LE, OP_LT
+from kernels.enums import OP_BETWEEN, OP_CROSS_ABOVE, OP_CROSS_BELOW, OP_GE, OP_GT, OP_LE, OP_LT
 
 
 @njit(cache=True)
-def resolve(c, conds, combo_ind, params, consts):
-    """Per condition row and side (0 lhs, 1 rhs): indicator column (or -1) and scalar value."""
-    n = conds.shape[0]
-    col = np.full((n, 2), -1, dtype=np.int64)
-    val = np.full((n, 2), np.nan)
-    for r in range(n):
-        for side in range(2):
-            kind = conds[r, C_LKIND + 2 * side]
-            idx = conds[r, C_LIDX + 2 * side]
-            if kind == K_IND:
-                col[r, side] = combo_ind[c, idx]
-            elif kind == K_PARAM:
-                val[r, side] = params[c, idx]
+def side_value(s, t, a, side_start, col, coef, add, ind):
+    """Value of side ``s`` at bar ``t`` for asset ``a`` (NaN while any series is undefined)."""
+    v = add[s]
+    for k in range(side_start[s], side_start[s + 1]):
+        v += coef[k] * ind[col[k], t, a]
+    return v
+
+
+@njit(cache=True)
+def group_holds(g, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind):
+    """Whether group ``g`` holds at bar ``t`` for asset ``a``; NaN never satisfies a comparison."""
+    c0 = group_start[g]
+    c1 = group_start[g + 1]
+    if c0 == c1:
+        return False
+    for cl in range(c0, c1):
+        hit = False
+        for r in range(clause_start[cl], clause_start[cl + 1]):
+            op = cond_op[r]
+            d = side_value(2 * r, t, a, side_start, col, coef, add, ind)
+            if op == OP_GT:
+                ok = d > 0.0
+            elif op == OP_LT:
+                ok = d < 0.0
+            elif op == OP_GE:
+                ok = d >= 0.0
+            elif op == OP_LE:
+                ok = d <= 0.0
+            elif op == OP_BETWEEN:
+                ok = d >= 0.0 and side_value(2 * r + 1, t, a, side_start, col, coef, add, ind) >= 0.0
+            elif t == 0:
+                ok = False
             else:
-                val[r, side] = consts[idx]
-    return col, val
-
-
-@njit(cache=True, inline="always")
-def compare(op, x, y, xp, yp):
-    """``x op y`` now (``xp``, ``yp``: previous bar, used by crossings); NaN never satisfies."""
-    if op == OP_GT:
-        return x > y
-    if op == OP_LT:
-        return x < y
-    if op == OP_GE:
-        return x >= y
-    if op == OP_LE:
-        return x <= y
-    if op == OP_CROSS_ABOVE:
-        return x > y and xp <= yp
-    if op == OP_CROSS_BELOW:
-        return x < y and xp >= yp
-    return False
-
-
-@njit(cache=True, inline="always")
-def is_cross(op):
-    return op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW
+                dp = side_value(2 * r, t - 1, a, side_start, col, coef, add, ind)
+                if op == OP_CROSS_ABOVE:
+                    ok = d > 0.0 and dp <= 0.0
+                elif op == OP_CROSS_BELOW:
+                    ok = d < 0.0 and dp >= 0.0
+                else:
+                    ok = False
+            if ok:
+                hit = True
+                break
+        if not hit:
+            return False
+    return True

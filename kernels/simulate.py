@@ -7,10 +7,21 @@ Order of events inside bar ``t`` (per asset, assets in column order):
 2. a position whose liquidation price the bar *opens* beyond is liquidated at the open;
 3. orders from bar ``t-1``'s signals fill at ``open[t]`` (``fill_at=next_open``), taker fee
    plus slippage against the trader;
-4. intrabar liquidation when ``low`` (long) / ``high`` (short) touches the liquidation price;
+4. exits inside the bar, in a pessimistic order: the stop (the nearer of stop-loss and
+   trailing stop; filled at the stop price, or at the open when the bar opened beyond it,
+   taker fee plus slippage) when it lies before the liquidation price; else liquidation when
+   ``low`` (long) / ``high`` (short) touches it; then take-profit (a resting limit order: maker
+   fee, no slippage, filled at its price or at a better open). A stop-loss therefore wins over
+   a take-profit touched in the same bar. Then the trailing stop's best price moves to the
+   bar's high (long) / low (short), so it acts from the next bar;
 5. mark to market at ``close[t]``; conditions are evaluated on bar ``t``'s values and, with
-   ``fill_at=close``, filled at ``close[t]`` at once;
+   ``fill_at=close``, filled at ``close[t]`` at once. Entries need the bar's time filter to
+   allow them and every referenced series to be defined (warm-up); a reversal whose entry is
+   not allowed only exits;
 6. on the last bar every open position is closed at the close (``end_of_data``).
+
+Stops are set at entry from the fill price: a percent of it, or a multiple of an ATR-like
+series read on the signal bar (the bar whose close decided the entry).
 
 An isolated liquidation loses the position's whole remaining margin and nothing else.
 Equity reconciles exactly: ``initial + realized_pnl - fees - funding = final``.
@@ -30,12 +41,14 @@ from kernels.enums import (
     A_SLIPPAGE,
     A_WALLET,
     A_WINS,
-    C_OP,
     DIR_LONG,
     DIR_SHORT,
     EXIT_END_OF_DATA,
     EXIT_LIQUIDATION,
     EXIT_SIGNAL,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_TRAILING_STOP,
     FILL_CLOSE,
     G_LONG_ENTRY,
     G_LONG_EXIT,
@@ -60,17 +73,21 @@ from kernels.enums import (
     M_VOLATILITY,
     M_WIN_RATE,
     N_ACC,
-    N_GROUPS,
     N_METRICS,
     N_STATE,
     P_DIRECTION,
     P_FILL_AT,
     P_LEVERAGE,
     P_MAINT_AMOUNT,
+    P_MAKER_FEE,
     P_MMR,
     P_POSITION_FRACTION,
     P_SLIPPAGE,
+    P_STOP_LOSS,
+    P_TAKE_PROFIT,
     P_TAKER_FEE,
+    P_TRAILING_STOP,
+    S_BEST,
     S_ENTRY,
     S_ENTRY_BAR,
     S_FEES,
@@ -79,10 +96,13 @@ from kernels.enums import (
     S_MARGIN,
     S_QTY,
     S_SLIPPAGE,
+    S_STOP,
+    S_TARGET,
+    S_TRAIL,
 )
 from kernels.perp import liquidation_price
 from kernels.records import trade_dt
-from kernels.signals import compare, is_cross, resolve
+from kernels.signals import group_holds
 
 
 @njit(cache=True)
@@ -136,8 +156,21 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
 
 
 @njit(cache=True)
-def _open_position(a, t, side, reference, price_row, pos, acc, lev, fee_rate, slip_rate, mmr, cum, frac):
+def _stop_distance(value, col, entry, t_sig, a, ind):
+    """A stop's distance in price: ``value`` x entry price, or ``value`` x series ``col`` at the signal bar."""
+    if value != value:
+        return np.nan
+    if col < 0:
+        return value * entry
+    return value * ind[col, t_sig, a]
+
+
+@njit(cache=True)
+def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_col, ind):
     """Open a position on asset ``a`` at ``reference`` adjusted for slippage; sized by equity fraction."""
+    lev = p[P_LEVERAGE]
+    fee_rate = p[P_TAKER_FEE]
+    slip_rate = p[P_SLIPPAGE]
     n_assets = pos.shape[0]
     equity = acc[A_WALLET]
     used = 0.0
@@ -146,7 +179,7 @@ def _open_position(a, t, side, reference, price_row, pos, acc, lev, fee_rate, sl
             equity += pos[b, S_QTY] * (price_row[b] - pos[b, S_ENTRY])
             used += pos[b, S_MARGIN]
     free = acc[A_WALLET] - used
-    margin = frac * equity
+    margin = p[P_POSITION_FRACTION] * equity
     cap = free / (1.0 + lev * fee_rate)
     if margin > cap:
         margin = cap
@@ -164,15 +197,21 @@ def _open_position(a, t, side, reference, price_row, pos, acc, lev, fee_rate, sl
     pos[a, S_QTY] = qty
     pos[a, S_ENTRY] = price
     pos[a, S_MARGIN] = margin
-    pos[a, S_LIQ] = liquidation_price(qty, price, margin, mmr, cum)
+    pos[a, S_LIQ] = liquidation_price(qty, price, margin, p[P_MMR], p[P_MAINT_AMOUNT])
     pos[a, S_ENTRY_BAR] = t
     pos[a, S_FEES] = fee
     pos[a, S_FUNDING] = 0.0
     pos[a, S_SLIPPAGE] = slip
+    sl = _stop_distance(p[P_STOP_LOSS], stop_col[0], price, t_sig, a, ind)
+    tp = _stop_distance(p[P_TAKE_PROFIT], stop_col[1], price, t_sig, a, ind)
+    pos[a, S_STOP] = price - side * sl
+    pos[a, S_TARGET] = price + side * tp
+    pos[a, S_TRAIL] = _stop_distance(p[P_TRAILING_STOP], stop_col[2], price, t_sig, a, ind)
+    pos[a, S_BEST] = price
 
 
 @njit(cache=True)
-def _fill(c, a, t, target, reference, price_row, pos, acc, p, record, trades):
+def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, trades, stop_col, ind):
     """Move asset ``a`` to side ``target`` at ``reference`` (a market order)."""
     lev = p[P_LEVERAGE]
     fee = p[P_TAKER_FEE]
@@ -185,35 +224,63 @@ def _fill(c, a, t, target, reference, price_row, pos, acc, p, record, trades):
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
         _close_position(c, a, t, px, reference, EXIT_SIGNAL, pos, acc, lev, fee, record, trades)
     if target != 0:
-        _open_position(
-            a,
-            t,
-            target,
-            reference,
-            price_row,
-            pos,
-            acc,
-            lev,
-            fee,
-            slip,
-            p[P_MMR],
-            p[P_MAINT_AMOUNT],
-            p[P_POSITION_FRACTION],
-        )
+        _open_position(a, t, t_sig, target, reference, price_row, pos, acc, p, stop_col, ind)
 
 
 @njit(cache=True)
-def _target(side, le, lx, se, sx):
-    """Side wanted after a bar's close from its group flags: entries, exits and reversals."""
-    if side == 0:
-        if le and not se:
-            return 1
-        if se and not le:
-            return -1
-        return 0
-    if side > 0:
-        return -1 if se else (0 if lx else 1)
-    return 1 if le else (0 if sx else -1)
+def _intrabar_exits(c, a, t, o, h, lo, pos, acc, p, record, trades):
+    """Stop (before liquidation when nearer), liquidation, take-profit; then trail the best price."""
+    qty = pos[a, S_QTY]
+    lev = p[P_LEVERAGE]
+    taker = p[P_TAKER_FEE]
+    slip = p[P_SLIPPAGE]
+    liq = pos[a, S_LIQ]
+    sl = pos[a, S_STOP]
+    trail = pos[a, S_TRAIL]
+    if qty > 0.0:
+        stop = sl
+        reason = EXIT_STOP_LOSS
+        if trail == trail:
+            level = pos[a, S_BEST] - trail
+            if not (stop >= level):
+                stop = level
+                reason = EXIT_TRAILING_STOP
+        if stop > liq and lo <= stop:
+            ref = o if o <= stop else stop
+            _close_position(c, a, t, ref * (1.0 - slip), ref, reason, pos, acc, lev, taker, record, trades)
+            return
+        if lo <= liq:
+            _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades)
+            return
+        tp = pos[a, S_TARGET]
+        if h >= tp:
+            px = o if o >= tp else tp
+            _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades)
+            return
+        if h > pos[a, S_BEST]:
+            pos[a, S_BEST] = h
+    else:
+        stop = sl
+        reason = EXIT_STOP_LOSS
+        if trail == trail:
+            level = pos[a, S_BEST] + trail
+            if not (stop <= level):
+                stop = level
+                reason = EXIT_TRAILING_STOP
+        if stop < liq and h >= stop:
+            ref = o if o >= stop else stop
+            _close_position(c, a, t, ref * (1.0 + slip), ref, reason, pos, acc, lev, taker, record, trades)
+            return
+        if h >= liq:
+            _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades)
+            return
+        tp = pos[a, S_TARGET]
+        if lo <= tp:
+            px = o if o <= tp else tp
+            _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades)
+            return
+        if lo < pos[a, S_BEST]:
+            pos[a, S_BEST] = lo
 
 
 @njit(cache=True)
@@ -226,11 +293,7 @@ def simulate_combo(
     tradable,
     funding,
     settle,
-    ind,
-    conds,
-    group_start,
-    consts,
-    combo_ind,
+    prog,
     params,
     initial,
     bars_per_year,
@@ -238,8 +301,10 @@ def simulate_combo(
     trades,
     equity_out,
     metrics,
+    m_row,
 ):
-    """Simulate combination ``c``; write its metrics row, and records when ``record``."""
+    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``."""
+    ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
     n_bars, n_assets = close.shape
     p = params[c]
     lev = p[P_LEVERAGE]
@@ -251,10 +316,12 @@ def simulate_combo(
     cum = p[P_MAINT_AMOUNT]
     fee = p[P_TAKER_FEE]
     slip = p[P_SLIPPAGE]
+    col = term_col[c]
+    coef = term_coef[c]
+    add = side_add[c]
+    warm_c = warm[c]
+    stop_col = stop_cols[c]
 
-    col, val = resolve(c, conds, combo_ind, params, consts)
-    ops = conds[:, C_OP]
-    flags = np.zeros(N_GROUPS, dtype=np.bool_)
     pos = np.zeros((n_assets, N_STATE))
     acc = np.zeros(N_ACC)
     acc[A_WALLET] = initial
@@ -295,15 +362,26 @@ def simulate_combo(
         for a in range(n_assets):
             if has_order[a] and tradable[t, a]:
                 has_order[a] = False
-                _fill(c, a, t, order[a], open_[t, a], open_[t], pos, acc, p, record, trades)
-        # 4. intrabar liquidation
+                _fill(c, a, t, t - 1, order[a], open_[t, a], open_[t], pos, acc, p, record, trades, stop_col, ind)
+        # 4. stops, liquidation and take-profit inside the bar
         for a in range(n_assets):
             qty = pos[a, S_QTY]
             if qty == 0.0 or not tradable[t, a]:
                 continue
-            liq = pos[a, S_LIQ]
-            if (qty > 0.0 and low[t, a] <= liq) or (qty < 0.0 and high[t, a] >= liq):
-                _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades)
+            hi_ = high[t, a]
+            lo_ = low[t, a]
+            if qty > 0.0:
+                hit = lo_ <= pos[a, S_LIQ] or lo_ <= pos[a, S_STOP] or hi_ >= pos[a, S_TARGET]
+                hit = hit or lo_ <= pos[a, S_BEST] - pos[a, S_TRAIL]
+                if not hit and hi_ > pos[a, S_BEST]:
+                    pos[a, S_BEST] = hi_
+            else:
+                hit = hi_ >= pos[a, S_LIQ] or hi_ >= pos[a, S_STOP] or lo_ <= pos[a, S_TARGET]
+                hit = hit or hi_ >= pos[a, S_BEST] + pos[a, S_TRAIL]
+                if not hit and lo_ < pos[a, S_BEST]:
+                    pos[a, S_BEST] = lo_
+            if hit:
+                _intrabar_exits(c, a, t, open_[t, a], hi_, lo_, pos, acc, p, record, trades)
         # 5. signals on this bar's close
         if not last:
             for a in range(n_assets):
@@ -311,37 +389,41 @@ def simulate_combo(
                     continue
                 qty = pos[a, S_QTY]
                 side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
-                for g in range(N_GROUPS):
-                    lo = group_start[g]
-                    hi = group_start[g + 1]
-                    ok = lo < hi
-                    for r in range(lo, hi):
-                        k0 = col[r, 0]
-                        k1 = col[r, 1]
-                        x = ind[k0, t, a] if k0 >= 0 else val[r, 0]
-                        y = ind[k1, t, a] if k1 >= 0 else val[r, 1]
-                        xp = x
-                        yp = y
-                        if is_cross(ops[r]):
-                            if t == 0:
-                                ok = False
-                                break
-                            xp = ind[k0, t - 1, a] if k0 >= 0 else val[r, 0]
-                            yp = ind[k1, t - 1, a] if k1 >= 0 else val[r, 1]
-                        if not compare(ops[r], x, y, xp, yp):
-                            ok = False
-                            break
-                    flags[g] = ok
-                target = _target(
-                    side,
-                    allow_long and flags[G_LONG_ENTRY],
-                    flags[G_LONG_EXIT],
-                    allow_short and flags[G_SHORT_ENTRY],
-                    flags[G_SHORT_EXIT],
-                )
+                may_enter = entry_ok[t] and t >= warm_c[a]
+                target = side
+                if side == 0:
+                    if may_enter:
+                        le = allow_long and group_holds(
+                            G_LONG_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                        )
+                        se = allow_short and group_holds(
+                            G_SHORT_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                        )
+                        if le and not se:
+                            target = 1
+                        elif se and not le:
+                            target = -1
+                elif side > 0:
+                    if allow_short and group_holds(
+                        G_SHORT_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                    ):
+                        target = -1 if may_enter else 0
+                    elif group_holds(
+                        G_LONG_EXIT, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                    ):
+                        target = 0
+                else:
+                    if allow_long and group_holds(
+                        G_LONG_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                    ):
+                        target = 1 if may_enter else 0
+                    elif group_holds(
+                        G_SHORT_EXIT, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
+                    ):
+                        target = 0
                 if target != side:
                     if fill_close:
-                        _fill(c, a, t, target, close[t, a], close[t], pos, acc, p, record, trades)
+                        _fill(c, a, t, t, target, close[t, a], close[t], pos, acc, p, record, trades, stop_col, ind)
                     else:
                         order[a] = target
                         has_order[a] = True
@@ -381,7 +463,7 @@ def simulate_combo(
 
     nan = np.nan
     final = acc[A_WALLET]
-    m = metrics[c]
+    m = metrics[m_row]
     m[M_TOTAL_RETURN] = final / initial - 1.0
     years = n_bars / bars_per_year
     m[M_APR] = (final / initial) ** (1.0 / years) - 1.0 if final > 0.0 and years > 0.0 else -1.0
@@ -416,31 +498,15 @@ def _empty_trades(n):
 
 
 @njit(cache=True, parallel=True)
-def simulate_grid(
-    open_,
-    high,
-    low,
-    close,
-    tradable,
-    funding,
-    settle,
-    ind,
-    conds,
-    group_start,
-    consts,
-    combo_ind,
-    params,
-    initial,
-    bars_per_year,
-):
-    """Metrics ``(n_combos, N_METRICS)`` for every combination, in parallel, no records."""
-    n_combos = params.shape[0]
-    metrics = np.full((n_combos, N_METRICS), np.nan)
+def simulate_grid(open_, high, low, close, tradable, funding, settle, prog, params, lo, hi, initial, bars_per_year):
+    """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, in parallel, no records."""
+    n = hi - lo
+    metrics = np.full((n, N_METRICS), np.nan)
     no_trades = _empty_trades(0)
     no_equity = np.zeros(0)
-    for c in prange(n_combos):
+    for i in prange(n):
         simulate_combo(
-            c,
+            lo + i,
             open_,
             high,
             low,
@@ -448,11 +514,7 @@ def simulate_grid(
             tradable,
             funding,
             settle,
-            ind,
-            conds,
-            group_start,
-            consts,
-            combo_ind,
+            prog,
             params,
             initial,
             bars_per_year,
@@ -460,34 +522,19 @@ def simulate_grid(
             no_trades,
             no_equity,
             metrics,
+            i,
         )
     return metrics
 
 
 @njit(cache=True)
 def simulate_records(
-    c,
-    n_trades,
-    open_,
-    high,
-    low,
-    close,
-    tradable,
-    funding,
-    settle,
-    ind,
-    conds,
-    group_start,
-    consts,
-    combo_ind,
-    params,
-    initial,
-    bars_per_year,
+    c, n_trades, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year
 ):
     """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
     trades = _empty_trades(n_trades)
     equity = np.zeros(close.shape[0])
-    metrics = np.full((params.shape[0], N_METRICS), np.nan)
+    metrics = np.full((1, N_METRICS), np.nan)
     simulate_combo(
         c,
         open_,
@@ -497,11 +544,7 @@ def simulate_records(
         tradable,
         funding,
         settle,
-        ind,
-        conds,
-        group_start,
-        consts,
-        combo_ind,
+        prog,
         params,
         initial,
         bars_per_year,
@@ -509,5 +552,6 @@ def simulate_records(
         trades,
         equity,
         metrics,
+        0,
     )
-    return trades, equity, metrics[c]
+    return trades, equity, metrics[0]

@@ -3,6 +3,7 @@
 import numpy as np
 
 from kernels import enums as E
+from kernels.program import group_program
 from kernels.simulate import simulate_grid, simulate_records
 
 
@@ -10,26 +11,11 @@ def warmup() -> None:
     n, k = 4, 1
     price = np.full((n, k), 100.0)
     tradable = np.ones((n, k), dtype=np.bool_)
-    ind = np.zeros((1, n, k))
-    conds = np.array([[E.G_LONG_ENTRY, E.OP_GT, E.K_IND, 0, E.K_CONST, 0]], dtype=np.int64)
-    group_start = np.array([0, 1, 1, 1, 1], dtype=np.int64)
+    prog = group_program(np.zeros((E.N_GROUPS, n, k)))
     params = np.zeros((1, E.N_SIM_PARAMS))
     params[0, E.P_LEVERAGE] = 1.0
     params[0, E.P_POSITION_FRACTION] = 1.0
-    args = (
-        price,
-        price,
-        price,
-        price,
-        tradable,
-        np.zeros((n, k)),
-        price,
-        ind,
-        conds,
-        group_start,
-        np.zeros(1),
-        np.zeros((1, 1), dtype=np.int64),
-        params,
-    )
-    simulate_grid(*args, 1000.0, 8760.0)
-    simulate_records(0, 0, *args, 1000.0, 8760.0)
+    params[0, E.P_STOP_LOSS : E.P_TRAILING_STOP + 1] = np.nan
+    market = (price, price, price, price, tradable, np.zeros((n, k)), price)
+    simulate_grid(*market, prog, params, 0, 1, 1000.0, 8760.0)
+    simulate_records(0, 0, *market, prog, params, 1000.0, 8760.0)

@@ -33,9 +33,8 @@ PASS_THROUGH = (
 def _validate(cfg) -> None:
     from runner.config import validate
     from runner.data.panel import check_symbols
-    from runner.strategy.builtin import strategy_def
 
-    spec = validate(cfg, strategy_def(cfg.strategy.name).schema)
+    spec = validate(cfg)
     check_symbols(spec.data)
 
 

@@ -16,7 +16,6 @@ from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import build_panel, iso
 from runner.errors import PerplabError, one_line
 from runner.report import make_console, print_best
-from runner.strategy.builtin import strategy_def
 from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, finite, flatten, git_info
 
@@ -40,8 +39,7 @@ def run_job(cfg: DictConfig) -> float:
     """Run one configured job; return its objective (NaN when it failed or nothing survived)."""
     multirun, sweep, overrides, num = _job_context()
     try:
-        sdef = strategy_def(OmegaConf.select(cfg, "strategy.name"))
-        spec = validate(cfg, sdef.schema)
+        spec = validate(cfg)
     except PerplabError as exc:
         if not multirun:
             sys.stderr.write(one_line(exc) + "\n")
@@ -65,7 +63,7 @@ def run_job(cfg: DictConfig) -> float:
         run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         if error is not None:
             raise error
-        value = _execute(spec, sdef.program, cfg, run)
+        value = _execute(spec, cfg, run)
         run.finish()
         return value
     except (Exception, KeyboardInterrupt) as exc:
@@ -81,7 +79,7 @@ def run_job(cfg: DictConfig) -> float:
         return math.nan
 
 
-def _execute(spec: RunSpec, program, cfg: DictConfig, run: TrackedRun) -> float:
+def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     with console.status("loading market data"):
         panel = build_panel(spec.data)
     for warning in panel.warnings:
@@ -97,7 +95,7 @@ def _execute(spec: RunSpec, program, cfg: DictConfig, run: TrackedRun) -> float:
     }
     run.set_tags(data_tags)
     with console.status("computing indicators"):
-        compiled = compile_strategy(spec, program, panel)
+        compiled = compile_strategy(spec, panel)
     metrics = run_grid(panel, compiled, spec.initial_capital)
     order = rank(metrics, spec.objective)
     best = int(order[0])

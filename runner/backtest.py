@@ -22,20 +22,8 @@ class Records:
     metrics: np.ndarray
 
 
-def _inputs(panel: MarketPanel, compiled: Compiled) -> tuple:
-    return (
-        panel.open,
-        panel.high,
-        panel.low,
-        panel.close,
-        panel.tradable,
-        panel.funding,
-        panel.settle,
-        compiled.ind,
-        compiled.conds,
-        compiled.group_start,
-        compiled.consts,
-    )
+def _market(panel: MarketPanel) -> tuple:
+    return (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
 
 
 def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: bool = True) -> np.ndarray:
@@ -44,7 +32,8 @@ def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: b
     n_chunks = 1 if n <= CHUNK_MIN else min(20, max(2, n // CHUNK_MIN))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     out = np.empty((n, E.N_METRICS))
-    common = _inputs(panel, compiled)
+    market = _market(panel)
+    prog = compiled.program()
     with Progress(
         TextColumn("[bold]simulating[/]"),
         BarColumn(),
@@ -55,9 +44,7 @@ def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: b
     ) as bar:
         task = bar.add_task("grid", total=n)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            out[lo:hi] = simulate_grid(
-                *common, compiled.combo_ind[lo:hi], compiled.params[lo:hi], initial, panel.bars_per_year
-            )
+            out[lo:hi] = simulate_grid(*market, prog, compiled.params, lo, hi, initial, panel.bars_per_year)
             bar.update(task, advance=int(hi - lo))
     return out
 
@@ -97,8 +84,8 @@ def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, 
     trades, equity, metrics = simulate_records(
         combo,
         n_trades,
-        *_inputs(panel, compiled),
-        compiled.combo_ind,
+        *_market(panel),
+        compiled.program(),
         compiled.params,
         initial,
         panel.bars_per_year,

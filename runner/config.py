@@ -55,8 +55,8 @@ class TrackingSpec:
 @dataclass
 class RunSpec:
     data: DataSpec
-    strategy: str
-    strategy_params: dict[str, Axis]
+    strategy: Any  # runner.strategy.dsl.StrategySpec
+    strategy_axes: dict[str, Axis]
     sim_axes: dict[int, Axis]
     initial_capital: float
     objective: ObjectiveSpec
@@ -66,7 +66,7 @@ class RunSpec:
 
     @property
     def axes(self) -> list[Axis]:
-        return [*self.sim_axes.values(), *self.strategy_params.values()]
+        return [*self.sim_axes.values(), *self.strategy_axes.values()]
 
     @property
     def n_combos(self) -> int:
@@ -211,7 +211,23 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
     )
 
 
-def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
+def strategy_file(name: object) -> str:
+    """Where a strategy's YAML lives (for error messages), relative to the project."""
+    path = PROJECT_ROOT / "conf" / "strategy" / f"{name}.yaml"
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_file() else "strategy"
+
+
+def strategy_spec(cfg: DictConfig, data_timeframe: object = "1h"):
+    """The parsed strategy of a composed config."""
+    from runner.strategy.dsl import parse_strategy
+
+    raw = _get(cfg, "strategy")
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    primary = data_timeframe if data_timeframe in TIMEFRAME_MS else "1h"
+    return parse_strategy(raw, strategy_file(name), primary)
+
+
+def validate(cfg: DictConfig) -> RunSpec:
     """Check every field of a composed config; raise ConfigError naming the first bad one."""
     sim: dict[int, Axis] = {}
     sim[E.P_LEVERAGE] = Axis(
@@ -249,21 +265,8 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
     directions = _choice(cfg, "strategy.direction", E.DIRECTIONS, many=True)
     sim[E.P_DIRECTION] = Axis("strategy.direction", tuple(float(E.DIRECTIONS.index(d)) for d in directions), directions)
 
-    name = _get(cfg, "strategy.name")
-    params = _get(cfg, "strategy.params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError("strategy.params: must be a mapping of parameter names to numbers")
-    strategy_params: dict[str, Axis] = {}
-    for pname, (lo, hi, integer) in strategy_schema.items():
-        key = f"strategy.params.{pname}"
-        if pname not in params:
-            raise ConfigError(f"{key}: missing; {name} needs {', '.join(strategy_schema)}")
-        strategy_params[pname] = Axis(key, _numbers(cfg, key, lo, hi, integer=integer))
-    unknown = sorted(set(params) - set(strategy_schema))
-    if unknown:
-        raise ConfigError(
-            f"strategy.params.{unknown[0]}: unknown parameter of {name}; valid: {', '.join(strategy_schema)}"
-        )
+    strategy = strategy_spec(cfg, data_timeframe=_get(cfg, "data.timeframe"))
+    strategy_axes = {v.key: Axis(v.key, v.values) for v in strategy.values}
 
     capital = _scalar(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
     metric = _get(cfg, "objective.metric")
@@ -272,8 +275,8 @@ def validate(cfg: DictConfig, strategy_schema) -> RunSpec:
     top = _scalar(cfg, "report.top", 1, 1000, integer=True)
     spec = RunSpec(
         data=data_spec(cfg),
-        strategy=name,
-        strategy_params=strategy_params,
+        strategy=strategy,
+        strategy_axes=strategy_axes,
         sim_axes=sim,
         initial_capital=capital,
         objective=ObjectiveSpec(

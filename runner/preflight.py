@@ -16,14 +16,25 @@ CONF = PROJECT_ROOT / "conf"
 MAX_CHECKED_JOBS = 500
 MULTIRUN_FLAGS = {"-m", "--multirun"}
 _NUMERIC_SHORTHAND = re.compile(r"^leverage=([-+0-9.,\[\] ]+|[a-z_]+\(.*\))$")
+_PARAM_SHORTHAND = re.compile(r"^(strategy\.params\.[A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
 
 def expand_shorthand(args: list[str]) -> list[str]:
-    """``leverage=5`` (or ``1,3,5``, ``[1,3]``, ``int(interval(1,20))``) means ``leverage.value=...``."""
+    """Short forms of common overrides.
+
+    ``leverage=5`` (or ``1,3,5``, ``[1,3]``, ``int(interval(1,20))``) means ``leverage.value=...``;
+    ``strategy.params.lower=25`` sets the parameter's value: ``strategy.params.lower.default=25``.
+    """
     out = []
     for arg in args:
         m = _NUMERIC_SHORTHAND.match(arg)
-        out.append(f"leverage.value={m.group(1)}" if m else arg)
+        p = _PARAM_SHORTHAND.match(arg)
+        if m:
+            out.append(f"leverage.value={m.group(1)}")
+        elif p:
+            out.append(f"{p.group(1)}.default={p.group(2)}")
+        else:
+            out.append(arg)
     return out
 
 
@@ -46,16 +57,19 @@ def _explain(exc: Exception, overrides: list[str]) -> ConfigError:
     m = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
     if m:
         key = m.group(1)
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        parts = key.split(".")
+        try:  # called inside check()'s initialize_config_dir context
+            base = compose("config", overrides=[o for o in overrides if not o.startswith(key)])
+        except Exception:
+            base = None
         hint = ""
-        if parent:
-            try:  # called inside check()'s initialize_config_dir context
-                base = compose("config", overrides=[o for o in overrides if not o.startswith(key)])
-                node = OmegaConf.select(base, parent)
-                if node is not None and hasattr(node, "keys"):
-                    hint = f"; valid keys under {parent}: {', '.join(map(str, node.keys()))}"
-            except Exception:
-                hint = ""
+        for depth in range(len(parts) - 1, 0, -1):  # the deepest existing ancestor names the valid keys
+            parent = ".".join(parts[:depth])
+            node = OmegaConf.select(base, parent) if base is not None else None
+            if node is not None and hasattr(node, "keys"):
+                key = ".".join(parts[: depth + 1])
+                hint = f"; valid keys under {parent}: {', '.join(map(str, node.keys()))}"
+                break
         return ConfigError(f"override '{key}': no such key{hint} (prefix + to add a new key)")
     return ConfigError(f"invalid override: {first}")
 

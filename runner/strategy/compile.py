@@ -1,7 +1,11 @@
-"""Compile a program and its parameter grid into kernel inputs.
+"""Compile a parsed strategy and its parameter grid into kernel inputs.
 
-Indicator values are computed once per unique parameter set and shared by every combination
-(``combo_ind`` picks the column); the grid itself is only rows of numbers (``params``).
+Indicator values are computed once per unique (indicator, parameters, source, timeframe) and
+shared by every combination; a combination only picks columns (``term_col``) and numbers
+(``term_coef``, ``side_add``). Each condition side is normalised to a linear form
+``add + sum(coef_k * series_k)`` where the coefficients may depend on parameters and the
+series do not; products or quotients of series (``(ema_fast - ema_slow) / close``) become
+derived columns, computed once per unique set of input columns.
 """
 
 from dataclasses import dataclass
@@ -11,27 +15,55 @@ import numpy as np
 from kernels import enums as E
 from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
+from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
-from runner.strategy.indicators import compute
-from runner.strategy.program import Operand, Program
+from runner.strategy import timeframe as tfm
+from runner.strategy.dsl import CondSpec, IndicatorSpec, StrategySpec, Value, used_names
+from runner.strategy.expr import Bin, Neg, Node, Num, Ref, refs
+from runner.strategy.indicators import SOURCES, compute, price_source
+from runner.strategy.timefilter import entry_mask
+
+STOP_PARAM = {0: E.P_STOP_LOSS, 1: E.P_TAKE_PROFIT, 2: E.P_TRAILING_STOP}
+OP_CODES = {op: i for i, op in enumerate(E.OPERATORS)}
 
 
 @dataclass
 class Compiled:
-    ind: np.ndarray  # (n_cols, n_bars, n_assets)
-    conds: np.ndarray  # (n_conds, N_COND_COLS) int64, sorted by group
-    group_start: np.ndarray  # (N_GROUPS + 1,) int64
-    consts: np.ndarray
-    combo_ind: np.ndarray  # (n_combos, n_slots) int64
-    params: np.ndarray  # (n_combos, N_SIM_PARAMS + n_strategy_params)
+    ind: np.ndarray  # (n_cols, n_bars, n_assets) float64: every series a combination may read
+    cond_op: np.ndarray  # (n_rows,) int64, E.OP_*
+    clause_start: np.ndarray  # (n_clauses + 1,) rows of each clause (a clause holds if any row holds)
+    group_start: np.ndarray  # (N_GROUPS + 1,) clauses of each group (a group holds if all clauses hold)
+    side_start: np.ndarray  # (2 * n_rows + 1,) terms of each side
+    term_col: np.ndarray  # (n_combos, n_terms) int64
+    term_coef: np.ndarray  # (n_combos, n_terms)
+    side_add: np.ndarray  # (n_combos, 2 * n_rows)
+    entry_ok: np.ndarray  # (n_bars,) bool: time filters
+    warm: np.ndarray  # (n_combos, n_assets) int64: first bar with every referenced series defined
+    stop_col: np.ndarray  # (n_combos, 3) int64: ATR column of each stop, -1 for percent stops
+    params: np.ndarray  # (n_combos, N_SIM_PARAMS + n_strategy_axes)
     axes: list[Axis]
-    grid_idx: np.ndarray  # (n_combos, n_axes): index into each axis's values
-    param_names: list[str]
-    indicator_columns: list[tuple[str, dict[str, float]]]
+    grid_idx: np.ndarray  # (n_combos, n_axes)
+    columns: list[str]  # description of each column of ``ind``
 
     @property
     def n_combos(self) -> int:
         return self.params.shape[0]
+
+    def program(self) -> tuple:
+        """The signal program as the kernels take it."""
+        return (
+            self.ind,
+            self.cond_op,
+            self.clause_start,
+            self.group_start,
+            self.side_start,
+            self.term_col,
+            self.term_coef,
+            self.side_add,
+            self.entry_ok,
+            self.warm,
+            self.stop_col,
+        )
 
 
 def expand_grid(axes: list[Axis]) -> np.ndarray:
@@ -40,73 +72,283 @@ def expand_grid(axes: list[Axis]) -> np.ndarray:
     return np.indices(shape, dtype=np.int64).reshape(len(shape), -1).T.copy()
 
 
-def compile_strategy(spec: RunSpec, program: Program, panel: MarketPanel) -> Compiled:
-    axes = spec.axes
-    grid = expand_grid(axes)
-    n_combos = grid.shape[0]
-    sim_cols = list(spec.sim_axes)
-    param_names = list(spec.strategy_params)
-    params = np.zeros((n_combos, E.N_SIM_PARAMS + len(param_names)))
-    for j, axis in enumerate(axes):
-        col = sim_cols[j] if j < len(sim_cols) else E.N_SIM_PARAMS + (j - len(sim_cols))
-        params[:, col] = np.asarray(axis.values)[grid[:, j]]
+class _Lin:
+    """``const + sum(coef * series)``; ``terms`` maps a series key to (expression, coefficients)."""
 
-    axis_of = {name: len(sim_cols) + i for i, name in enumerate(param_names)}
-    columns: list[np.ndarray] = []
-    described: list[tuple[str, dict[str, float]]] = []
-    combo_ind = np.zeros((n_combos, len(program.indicators)), dtype=np.int64)
-    slot_of: dict[str, int] = {}
-    for slot, use in enumerate(program.indicators):
-        slot_of[use.name] = slot
-        refs = [(k, v) for k, v in use.params.items() if isinstance(v, str)]
-        for _, ref in refs:
-            if ref not in axis_of:
-                raise ConfigError(f"indicator {use.name}: parameter refers to unknown strategy parameter {ref!r}")
-        if refs:
-            keys = grid[:, [axis_of[r] for _, r in refs]]
-            uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    def __init__(self, terms: dict[str, tuple[Node, np.ndarray]], const: np.ndarray):
+        self.terms = terms
+        self.const = const
+
+    def scaled(self, k: np.ndarray) -> "_Lin":
+        return _Lin({key: (node, coef * k) for key, (node, coef) in self.terms.items()}, self.const * k)
+
+    def plus(self, other: "_Lin", sign: float = 1.0) -> "_Lin":
+        terms = dict(self.terms)
+        for key, (node, coef) in other.terms.items():
+            terms[key] = (node, terms[key][1] + sign * coef) if key in terms else (node, sign * coef)
+        return _Lin(terms, self.const + sign * other.const)
+
+
+class _Compiler:
+    def __init__(self, spec: RunSpec, panel: MarketPanel):
+        self.spec = spec
+        self.strat: StrategySpec = spec.strategy
+        self.panel = panel
+        self.axes = spec.axes
+        self.grid = expand_grid(self.axes)
+        self.n = self.grid.shape[0]
+        self.columns: list[np.ndarray] = []
+        self.described: list[str] = []
+        self.native: dict[int, np.ndarray] = {}
+        self.series: dict[str, np.ndarray] = {}  # name -> column per combination
+        self.derived: dict[tuple, int] = {}
+        self.frames: dict[str | None, tuple] = {}
+        self.values: dict[str, np.ndarray] = {}
+        for j, axis in enumerate(self.axes):
+            self.values[axis.key] = np.asarray(axis.values, dtype=np.float64)[self.grid[:, j]]
+
+    def per_combo(self, v: Value) -> np.ndarray:
+        return self.values[f"strategy.params.{v.param}" if v.param else v.key]
+
+    def add_column(self, values: np.ndarray, what: str) -> int:
+        values = np.where(np.isfinite(values), values, np.nan)
+        self.columns.append(np.ascontiguousarray(values, dtype=np.float64))
+        self.described.append(what)
+        return len(self.columns) - 1
+
+    # -- market data on a timeframe ------------------------------------------------------
+    def frame(self, tf: str | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        if tf not in self.frames:
+            p = self.panel
+            raw = {"open": p.open, "high": p.high, "low": p.low, "close": p.close, "volume": p.volume}
+            if tf is None:
+                self.frames[tf] = (raw, None)
+            else:
+                starts, visible = tfm.buckets(p.times, timeframe_ms(p.timeframe), timeframe_ms(tf))
+                self.frames[tf] = (tfm.resample(raw, starts), visible)
+        return self.frames[tf]
+
+    def price(self, name: str, tf: str | None = None) -> np.ndarray:
+        raw, _ = self.frame(tf)
+        return price_source(name, raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"])
+
+    def price_column(self, name: str) -> np.ndarray:
+        if name not in self.series:
+            self.series[name] = np.full(self.n, self.add_column(self.price(name), name), dtype=np.int64)
+        return self.series[name]
+
+    # -- indicators --------------------------------------------------------------------------
+    def indicators(self) -> None:
+        todo = [self.strat.indicators[n] for n in self.strat.indicators if n in used_names(self.strat)]
+        done: set[str] = set()
+        while todo:
+            ready = [i for i in todo if i.source in SOURCES or i.source.split(".")[0] in done]
+            for ind in ready:
+                self.indicator(ind)
+                done.add(ind.name)
+            todo = [i for i in todo if i.name not in done]
+
+    def indicator(self, ind: IndicatorSpec) -> None:
+        keys = [self.per_combo(v) for v in ind.params.values()]
+        from_ind = ind.source not in SOURCES
+        if from_ind:
+            keys.append(self.series[ind.source].astype(np.float64))
+        if keys:
+            uniq, inverse = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
         else:
-            uniq, inverse = np.zeros((1, 0), np.int64), np.zeros(n_combos, np.int64)
-        base = len(columns)
+            uniq, inverse = np.zeros((1, 0)), np.zeros(self.n, dtype=np.int64)
+        outputs = ind.type.outputs
+        base = len(self.columns)
+        _, visible = self.frame(ind.timeframe)
         for row in uniq:
-            values = {k: float(v) for k, v in use.params.items() if not isinstance(v, str)}
-            for (k, ref), idx in zip(refs, row, strict=True):
-                values[k] = float(spec.strategy_params[ref].values[idx])
-            columns.append(compute(use.type, panel.close, values))
-            described.append((use.name, values))
-        combo_ind[:, slot] = base + inverse.reshape(-1)
+            params = dict(zip(ind.params, (float(v) for v in row), strict=False))
+            inputs = []
+            for name in ind.type.inputs:
+                if name != "src":
+                    inputs.append(self.price(name, ind.timeframe))
+                elif from_ind:
+                    inputs.append(self.native[int(row[-1])])
+                else:
+                    inputs.append(self.price(ind.source, ind.timeframe))
+            outs = compute(ind.type, inputs, params)
+            for o, values in zip(outputs, outs, strict=True):
+                if ind.shift:
+                    values = np.concatenate([np.full((ind.shift, values.shape[1]), np.nan), values[: -ind.shift]])
+                aligned = values if visible is None else tfm.align(values, visible)
+                label = ", ".join(f"{k}={v:g}" for k, v in params.items())
+                col = self.add_column(
+                    aligned, f"{ind.name}.{o}({label})" + (f"@{ind.timeframe}" if ind.timeframe else "")
+                )
+                self.native[col] = values
+        inverse = inverse.reshape(-1).astype(np.int64)
+        for k, o in enumerate(outputs):
+            self.series[f"{ind.name}.{o}"] = base + inverse * len(outputs) + k
+        self.series[ind.name] = self.series[f"{ind.name}.{outputs[0]}"]
 
-    consts: list[float] = []
+    def series_column(self, name: str) -> np.ndarray:
+        return self.price_column(name) if name in SOURCES else self.series[name]
 
-    def operand(op: Operand) -> tuple[int, int]:
-        if op.kind == "ind":
-            if op.ref not in slot_of:
-                raise ConfigError(f"condition refers to unknown indicator {op.ref!r}")
-            return E.K_IND, slot_of[op.ref]  # type: ignore[index]
-        if op.kind == "param":
-            if op.ref not in axis_of:
-                raise ConfigError(f"condition refers to unknown parameter {op.ref!r}")
-            return E.K_PARAM, E.N_SIM_PARAMS + param_names.index(op.ref)  # type: ignore[arg-type]
-        consts.append(float(op.ref))
-        return E.K_CONST, len(consts) - 1
+    # -- linear forms ------------------------------------------------------------------------
+    def param_free(self, node: Node) -> bool:
+        return not any(n in self.strat.params for n in refs(node))
 
-    rows = []
-    for cond in sorted(program.conditions, key=lambda c: c.group):
-        lk, li = operand(cond.lhs)
-        rk, ri = operand(cond.rhs)
-        rows.append((cond.group, cond.op, lk, li, rk, ri))
-    conds = np.array(rows, dtype=np.int64).reshape(-1, E.N_COND_COLS)
-    group_start = np.searchsorted(conds[:, E.C_GROUP], np.arange(E.N_GROUPS + 1)).astype(np.int64)
-    ind = np.ascontiguousarray(np.stack(columns)) if columns else np.zeros((0, panel.n_bars, panel.n_assets))
-    return Compiled(
-        ind=ind,
-        conds=conds,
-        group_start=group_start,
-        consts=np.asarray(consts, dtype=np.float64),
-        combo_ind=combo_ind,
-        params=np.ascontiguousarray(params),
-        axes=axes,
-        grid_idx=grid,
-        param_names=param_names,
-        indicator_columns=described,
-    )
+    def lin(self, node: Node, cond: CondSpec) -> _Lin:
+        zero = np.zeros(self.n)
+        if isinstance(node, Num):
+            return _Lin({}, np.full(self.n, node.value))
+        if isinstance(node, Ref):
+            if node.name in self.strat.params:
+                return _Lin({}, self.values[f"strategy.params.{node.name}"].copy())
+            return _Lin({node.name: (node, np.ones(self.n))}, zero)
+        if isinstance(node, Neg):
+            return self.lin(node.operand, cond).scaled(np.full(self.n, -1.0))
+        a, b = self.lin(node.left, cond), self.lin(node.right, cond)
+        if node.op == "+":
+            return a.plus(b)
+        if node.op == "-":
+            return a.plus(b, -1.0)
+        if not b.terms:
+            return a.scaled(b.const if node.op == "*" else 1.0 / b.const)
+        if node.op == "*" and not a.terms:
+            return b.scaled(a.const)
+        if self.param_free(node.right):
+            return self.distribute(a, node.op, node.right)
+        if node.op == "*" and self.param_free(node.left):
+            return self.distribute(b, "*", node.left)
+        raise ConfigError(
+            f"{self.strat.file}: {cond.where}: {cond.text!r}: {node} multiplies or divides series by an "
+            "expression mixing series and parameters; write it as a sum of parameter x series terms"
+        )
+
+    def distribute(self, a: _Lin, op: str, factor: Node) -> _Lin:
+        terms: dict[str, tuple[Node, np.ndarray]] = {}
+        out = _Lin(terms, np.zeros(self.n))
+        for node, coef in a.terms.values():
+            out = out.plus(_Lin({str(Bin(op, node, factor)): (Bin(op, node, factor), coef)}, np.zeros(self.n)))
+        if np.any(a.const != 0.0):
+            node = Bin(op, Num(1.0), factor) if op == "/" else factor
+            out = out.plus(_Lin({str(node): (node, a.const.copy())}, np.zeros(self.n)))
+        return out
+
+    def atom_columns(self, key: str, node: Node) -> np.ndarray:
+        """Column per combination of a series expression (derived columns computed once per input set)."""
+        if isinstance(node, Ref):
+            return self.series_column(node.name)
+        names = sorted(set(refs(node)))
+        inputs = np.column_stack([self.series_column(n) for n in names])
+        uniq, inverse = np.unique(inputs, axis=0, return_inverse=True)
+        cols = np.empty(uniq.shape[0], dtype=np.int64)
+        for i, row in enumerate(uniq):
+            dkey = (key, tuple(int(v) for v in row))
+            if dkey not in self.derived:
+                env = dict(zip(names, (self.columns[int(v)] for v in row), strict=True))
+                with np.errstate(all="ignore"):
+                    values = _evaluate(node, env)
+                self.derived[dkey] = self.add_column(values, key)
+            cols[i] = self.derived[dkey]
+        return cols[inverse.reshape(-1)]
+
+    # -- everything ---------------------------------------------------------------------------
+    def compile(self) -> Compiled:
+        spec, strat, n = self.spec, self.strat, self.n
+        params = np.zeros((n, E.N_SIM_PARAMS + len(strat.values)))
+        sim_cols = list(spec.sim_axes)
+        for j, axis in enumerate(self.axes):
+            col = sim_cols[j] if j < len(sim_cols) else E.N_SIM_PARAMS + (j - len(sim_cols))
+            params[:, col] = self.values[axis.key]
+        self.indicators()
+
+        stop_col = np.full((n, 3), -1, dtype=np.int64)
+        for p in STOP_PARAM.values():
+            params[:, p] = np.nan
+        for stop in strat.stops:
+            value = self.per_combo(stop.value)
+            if stop.unit == "percent":
+                params[:, STOP_PARAM[stop.kind]] = value / 100.0
+            else:
+                params[:, STOP_PARAM[stop.kind]] = value
+                stop_col[:, stop.kind] = self.series_column(stop.atr)
+            params[:, STOP_PARAM[stop.kind]] = np.where(value > 0, params[:, STOP_PARAM[stop.kind]], np.nan)
+
+        ops, clause_start, group_start = [], [0], [0]
+        sides: list[_Lin] = []
+        for g in range(E.N_GROUPS):
+            for clause in strat.groups.get(g, []):
+                for cond in clause:
+                    cmp = cond.cmp
+                    lhs = self.lin(cmp.lhs, cond)
+                    if cmp.op == "between":
+                        sides.append(lhs.plus(self.lin(cmp.rhs, cond), -1.0))
+                        sides.append(self.lin(cmp.rhs2, cond).plus(lhs, -1.0))  # type: ignore[arg-type]
+                    else:
+                        sides.append(lhs.plus(self.lin(cmp.rhs, cond), -1.0))
+                        sides.append(_Lin({}, np.zeros(n)))
+                    ops.append(OP_CODES[cmp.op])
+                clause_start.append(len(ops))
+            group_start.append(len(clause_start) - 1)
+
+        side_start = [0]
+        term_cols, term_coefs = [], []
+        side_add = np.zeros((n, len(sides)))
+        for s, side in enumerate(sides):
+            for key, (node, coef) in side.terms.items():
+                if np.all(coef == 0.0):
+                    continue
+                term_cols.append(self.atom_columns(key, node))
+                term_coefs.append(coef)
+            side_start.append(len(term_cols))
+            side_add[:, s] = side.const
+        term_col = np.column_stack(term_cols).astype(np.int64) if term_cols else np.zeros((n, 0), np.int64)
+        term_coef = np.column_stack(term_coefs) if term_coefs else np.zeros((n, 0))
+
+        panel = self.panel
+        ind = np.stack(self.columns) if self.columns else np.zeros((0, panel.n_bars, panel.n_assets))
+        ind = np.ascontiguousarray(ind)
+        defined = ~np.isnan(ind)
+        first_valid = np.where(defined.any(axis=1), defined.argmax(axis=1), panel.n_bars)  # (n_cols, n_assets)
+        used = np.column_stack([term_col, stop_col])
+        warm = np.zeros((n, panel.n_assets), dtype=np.int64)
+        for j in range(used.shape[1]):  # a handful of columns; vectorised over combinations
+            cols = used[:, j]
+            valid = cols >= 0
+            warm[valid] = np.maximum(warm[valid], first_valid[cols[valid]])
+        entry_ok = entry_mask(panel.times, timeframe_ms(panel.timeframe), strat.time_filters)
+        return Compiled(
+            ind=ind,
+            cond_op=np.asarray(ops, dtype=np.int64),
+            clause_start=np.asarray(clause_start, dtype=np.int64),
+            group_start=np.asarray(group_start, dtype=np.int64),
+            side_start=np.asarray(side_start, dtype=np.int64),
+            term_col=np.ascontiguousarray(term_col),
+            term_coef=np.ascontiguousarray(term_coef, dtype=np.float64),
+            side_add=np.ascontiguousarray(side_add),
+            entry_ok=entry_ok,
+            warm=warm,
+            stop_col=stop_col,
+            params=np.ascontiguousarray(params),
+            axes=self.axes,
+            grid_idx=self.grid,
+            columns=self.described,
+        )
+
+
+def _evaluate(node: Node, env: dict[str, np.ndarray]) -> np.ndarray | float:
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Ref):
+        return env[node.name]
+    if isinstance(node, Neg):
+        return -_evaluate(node.operand, env)
+    a, b = _evaluate(node.left, env), _evaluate(node.right, env)
+    if node.op == "+":
+        return a + b
+    if node.op == "-":
+        return a - b
+    if node.op == "*":
+        return a * b
+    return a / b
+
+
+def compile_strategy(spec: RunSpec, panel: MarketPanel) -> Compiled:
+    """Kernel inputs for every combination of ``spec``'s grid over ``panel``."""
+    return _Compiler(spec, panel).compile()

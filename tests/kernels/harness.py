@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels import enums as E
+from kernels.program import group_program
 from kernels.simulate import simulate_grid, simulate_records
 
 SIGNALS = {"LE": E.G_LONG_ENTRY, "LX": E.G_LONG_EXIT, "SE": E.G_SHORT_ENTRY, "SX": E.G_SHORT_EXIT}
@@ -27,6 +28,12 @@ class Scenario:
     funding: list[dict[int, float]] = field(default_factory=list)
     tradable: list[set[int]] = field(default_factory=list)  # bars NOT tradable per asset
     initial: float = 1000.0
+    maker: float = 0.0
+    stop_loss: float = float("nan")  # fraction of the entry price, or an ATR multiple with atr
+    take_profit: float = float("nan")
+    trailing_stop: float = float("nan")
+    atr: list[list[float]] | None = None  # per asset, per bar: the series ATR stops read
+    entry_ok: set[int] | None = None  # bars whose close may place entries (None: all)
 
 
 def arrays(s: Scenario):
@@ -42,13 +49,18 @@ def arrays(s: Scenario):
     for a, events in enumerate(s.funding):
         for t, r in events.items():
             funding[t, a] = r
-    ind = np.zeros((4, n, n_assets))
+    ind = np.zeros((5, n, n_assets))
     for a, sig in enumerate(s.signals):
         for t, names in sig.items():
             for name in names.split(","):
                 ind[SIGNALS[name], t, a] = 1.0
-    conds = np.array([[g, E.OP_GT, E.K_IND, g, E.K_CONST, 0] for g in range(E.N_GROUPS)], dtype=np.int64)
-    group_start = np.arange(E.N_GROUPS + 1, dtype=np.int64)
+    if s.atr is not None:
+        ind[4] = np.asarray(s.atr, dtype=np.float64).T
+    prog = list(group_program(ind))
+    if s.entry_ok is not None:
+        prog[8] = np.isin(np.arange(n), sorted(s.entry_ok))
+    if s.atr is not None:
+        prog[10][:] = 4
     params = np.zeros((1, E.N_SIM_PARAMS))
     params[0, E.P_LEVERAGE] = s.leverage
     params[0, E.P_TAKER_FEE] = s.taker
@@ -58,14 +70,17 @@ def arrays(s: Scenario):
     params[0, E.P_DIRECTION] = E.DIRECTIONS.index(s.direction)
     params[0, E.P_POSITION_FRACTION] = s.fraction
     params[0, E.P_FILL_AT] = E.FILL_AT.index(s.fill_at)
-    combo_ind = np.arange(4, dtype=np.int64).reshape(1, 4)
-    return (o, h, lo, c, tradable, funding, o, ind, conds, group_start, np.array([0.5]), combo_ind, params)
+    params[0, E.P_MAKER_FEE] = s.maker
+    params[0, E.P_STOP_LOSS] = s.stop_loss
+    params[0, E.P_TAKE_PROFIT] = s.take_profit
+    params[0, E.P_TRAILING_STOP] = s.trailing_stop
+    return (o, h, lo, c, tradable, funding, o, tuple(prog), params)
 
 
 def run(s: Scenario):
     """(trades, equity curve, metrics dict) of the scenario."""
     args = arrays(s)
-    metrics = simulate_grid(*args, s.initial, 8760.0)
+    metrics = simulate_grid(*args, 0, 1, s.initial, 8760.0)
     trades, equity, row = simulate_records(0, int(metrics[0, E.M_N_TRADES]), *args, s.initial, 8760.0)
     np.testing.assert_array_equal(np.nan_to_num(row, nan=-1.0), np.nan_to_num(metrics[0], nan=-1.0))
     return trades, equity, dict(zip(E.METRIC_NAMES, metrics[0], strict=True))
