@@ -319,7 +319,7 @@ def _groups(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> dict[int, lis
                 where = f"{key}[{i}]"
                 if isinstance(item, Mapping):
                     if set(item) != {"any"} or not isinstance(item["any"], Sequence) or isinstance(item["any"], str):
-                        raise ctx.error(where, f"{dict(item)}: a group is {{any: [condition, ...]}}")
+                        raise ctx.bad(where, item, "a group is {any: [condition, ...]}")
                     texts = [(f"{where}.any[{j}]", t) for j, t in enumerate(item["any"])]
                     if not texts:
                         raise ctx.error(where, "an any: group needs at least one condition")

@@ -83,8 +83,8 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            bad = text[pos:].strip()[:12]
-            raise ParseError(f"unexpected {bad!r} at position {pos}")
+            at = len(text) - len(text[pos:].lstrip())
+            raise ParseError(f"unexpected {text[at : at + 12]!r} at position {at}")
         kind = m.lastgroup or "op"
         out.append((kind, m.group(kind), m.start(kind)))
         pos = m.end()

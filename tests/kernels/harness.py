@@ -84,3 +84,36 @@ def run(s: Scenario):
     trades, equity, row = simulate_records(0, int(metrics[0, E.M_N_TRADES]), *args, s.initial, 8760.0)
     np.testing.assert_array_equal(np.nan_to_num(row, nan=-1.0), np.nan_to_num(metrics[0], nan=-1.0))
     return trades, equity, dict(zip(E.METRIC_NAMES, metrics[0], strict=True))
+
+
+def check_trades(scenario: Scenario, expected: list[tuple]) -> None:
+    """Assert the exact trades ``(asset, side, entry_bar, exit_bar, entry, exit, qty, fees, funding, net, reason)``
+    and that equity reconciles with them."""
+    trades, equity, metrics = run(scenario)
+    got = sorted(
+        (
+            int(t["asset"]),
+            int(t["side"]),
+            int(t["entry_bar"]),
+            int(t["exit_bar"]),
+            t["entry_price"],
+            t["exit_price"],
+            t["qty"],
+            t["fees"],
+            t["funding"],
+            t["net_pnl"],
+            E.EXIT_REASONS[t["exit_reason"]],
+        )
+        for t in trades
+    )
+    assert len(got) == len(expected), got
+    for g, e in zip(got, sorted(expected), strict=True):
+        assert g[:4] == e[:4], (g, e)
+        np.testing.assert_allclose(g[4:10], e[4:10], rtol=1e-12, atol=1e-9, err_msg=str(g))
+        assert g[10] == e[10], (g, e)
+    final = scenario.initial + trades["gross_pnl"].sum() - trades["fees"].sum() - trades["funding"].sum()
+    assert abs(metrics["final_equity"] - final) <= 1e-9 * max(1.0, abs(final))
+    assert metrics["n_trades"] == len(expected)
+    assert metrics["n_liquidations"] == sum(e[10] == "liquidation" for e in expected)
+    assert abs(equity[-1] - metrics["final_equity"]) <= 1e-9 * max(1.0, abs(final))
+    assert np.isfinite(equity).all()

@@ -64,6 +64,15 @@ def test_single_run_with_in_job_grid(tmp_path: Path) -> None:
     assert len(found) == 1 and found[0].data.metrics["n_combos"] == 4
 
 
+def test_sweep_over_an_indicator_parameter(tmp_path: Path) -> None:
+    out = cli(tmp_path, "strategy=ema_cross", "strategy.indicators.ema_slow.period=30,60", "-m", *FAST)
+    assert out.returncode == 0, out.stderr
+    _, found = runs(tmp_path / "mlruns" / "mlflow.db")
+    assert sorted(r.data.params["strategy.indicators.ema_slow.period"] for r in found) == ["30", "60"]
+    assert {r.info.status for r in found} == {"FINISHED"}
+    assert len({r.data.metrics["final_equity"] for r in found}) == 2
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -75,8 +84,23 @@ def test_single_run_with_in_job_grid(tmp_path: Path) -> None:
             ["data.start=2025-01-01", "data.end=2024-01-01"],
             "error: data.start=2025-01-01 is not before data.end=2024-01-01",
         ),
-        (["strategy=nope"], "error: strategy=nope: no such option in conf/strategy; valid: rsi"),
+        (
+            ["strategy=nope"],
+            "error: strategy=nope: no such option in conf/strategy; valid: bbands, donchian, ema_cross, macd",
+        ),
         (["fees=vip9"], "error: fees=vip9: no such option in conf/fees; valid: vip0, zero"),
+        (
+            ['strategy.entry.long=["rsi <> lower"]'],
+            "error: conf/strategy/rsi.yaml: strategy.entry.long[0]='rsi <> lower': expected a number, a name or '('",
+        ),
+        (
+            ["strategy.indicators.rsi.type=RSX", "-m"],
+            "error: conf/strategy/rsi.yaml: strategy.indicators.rsi.type='RSX': unknown indicator type; valid: ADX",
+        ),
+        (
+            ["strategy=macd", "strategy.params.fast=1"],
+            "error: conf/strategy/macd.yaml: strategy.params.fast=1: must be",
+        ),
         (
             ["strategy.params.lowr=3"],
             "error: override 'strategy.params.lowr': no such key; valid keys under strategy.params",
