@@ -1,4 +1,11 @@
-"""Build the signal program tuple the kernels take (see ``kernels.signals``) from plain columns."""
+"""Signal programs: the condition tables the simulation kernel evaluates, and a builder.
+
+A strategy compiles to condition rows grouped into clauses (a clause holds when any of its rows
+holds) and groups (a group holds when all of its clauses hold; an empty group never fires).
+Each row has two sides, each a linear form ``add + sum(coef_k * ind[col_k, t, a])`` whose
+columns and numbers are chosen per combination. A row compares its first side ``d`` with zero
+(``d = lhs - rhs``); ``between`` needs both sides ``>= 0``.
+"""
 
 import numpy as np
 

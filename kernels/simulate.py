@@ -73,8 +73,15 @@ from kernels.enums import (
     M_VOLATILITY,
     M_WIN_RATE,
     N_ACC,
+    N_GROUPS,
     N_METRICS,
     N_STATE,
+    OP_BETWEEN,
+    OP_CROSS_ABOVE,
+    OP_GE,
+    OP_GT,
+    OP_LE,
+    OP_LT,
     P_DIRECTION,
     P_FILL_AT,
     P_LEVERAGE,
@@ -102,7 +109,6 @@ from kernels.enums import (
 )
 from kernels.perp import liquidation_price
 from kernels.records import trade_dt
-from kernels.signals import group_holds
 
 
 @njit(cache=True)
@@ -302,8 +308,13 @@ def simulate_combo(
     equity_out,
     metrics,
     m_row,
+    flags_out,
 ):
-    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``."""
+    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
+
+    With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
+    tradable bar but the last and written there (how tests and other consumers read the signals).
+    """
     ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
     n_bars, n_assets = close.shape
     p = params[c]
@@ -327,6 +338,9 @@ def simulate_combo(
     acc[A_WALLET] = initial
     order = np.zeros(n_assets, np.int64)
     has_order = np.zeros(n_assets, np.bool_)
+    probe = flags_out.shape[0] > 0
+    gsel = np.arange(N_GROUPS)
+    fl = np.zeros(N_GROUPS, np.bool_)
 
     prev_eq = initial
     peak = initial
@@ -390,37 +404,81 @@ def simulate_combo(
                 qty = pos[a, S_QTY]
                 side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
                 may_enter = entry_ok[t] and t >= warm_c[a]
+                # the groups that can change this side: flat -> both entries; in a position -> the
+                # opposite entry (a reversal), then this side's exit (only if no reversal)
+                if side == 0:
+                    g1 = G_LONG_ENTRY if may_enter and allow_long else -1
+                    g2 = G_SHORT_ENTRY if may_enter and allow_short else -1
+                elif side > 0:
+                    g1 = G_SHORT_ENTRY if allow_short else -1
+                    g2 = G_LONG_EXIT
+                else:
+                    g1 = G_LONG_ENTRY if allow_long else -1
+                    g2 = G_SHORT_EXIT
+                if probe:
+                    n_eval = N_GROUPS
+                else:
+                    n_eval = 2
+                    gsel[0] = g1
+                    gsel[1] = g2
+                for k in range(n_eval):
+                    g = gsel[k]
+                    if g < 0 or (k == 1 and not probe and side != 0 and fl[g1]):
+                        continue
+                    # evaluated inline: a call with array arguments per bar costs 3x the whole loop
+                    holds = group_start[g] < group_start[g + 1]
+                    for cl in range(group_start[g], group_start[g + 1]):
+                        hit = False
+                        for r in range(clause_start[cl], clause_start[cl + 1]):
+                            s = 2 * r
+                            d = add[s]
+                            for j in range(side_start[s], side_start[s + 1]):
+                                d += coef[j] * ind[col[j], t, a]
+                            op = cond_op[r]
+                            if op == OP_GT:
+                                ok = d > 0.0
+                            elif op == OP_LT:
+                                ok = d < 0.0
+                            elif op == OP_GE:
+                                ok = d >= 0.0
+                            elif op == OP_LE:
+                                ok = d <= 0.0
+                            elif op == OP_BETWEEN:
+                                d2 = add[s + 1]
+                                for j in range(side_start[s + 1], side_start[s + 2]):
+                                    d2 += coef[j] * ind[col[j], t, a]
+                                ok = d >= 0.0 and d2 >= 0.0
+                            elif t == 0:
+                                ok = False
+                            else:
+                                dp = add[s]
+                                for j in range(side_start[s], side_start[s + 1]):
+                                    dp += coef[j] * ind[col[j], t - 1, a]
+                                if op == OP_CROSS_ABOVE:
+                                    ok = d > 0.0 and dp <= 0.0
+                                else:
+                                    ok = d < 0.0 and dp >= 0.0
+                            if ok:
+                                hit = True
+                                break
+                        if not hit:
+                            holds = False
+                            break
+                    fl[g] = holds
+                    if probe:
+                        flags_out[g, t, a] = holds
+                f1 = g1 >= 0 and fl[g1]
+                f2 = g2 >= 0 and fl[g2] and not (side != 0 and f1)
                 target = side
                 if side == 0:
-                    if may_enter:
-                        le = allow_long and group_holds(
-                            G_LONG_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                        )
-                        se = allow_short and group_holds(
-                            G_SHORT_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                        )
-                        if le and not se:
-                            target = 1
-                        elif se and not le:
-                            target = -1
-                elif side > 0:
-                    if allow_short and group_holds(
-                        G_SHORT_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                    ):
-                        target = -1 if may_enter else 0
-                    elif group_holds(
-                        G_LONG_EXIT, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                    ):
-                        target = 0
-                else:
-                    if allow_long and group_holds(
-                        G_LONG_ENTRY, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                    ):
-                        target = 1 if may_enter else 0
-                    elif group_holds(
-                        G_SHORT_EXIT, t, a, cond_op, clause_start, group_start, side_start, col, coef, add, ind
-                    ):
-                        target = 0
+                    if f1 and not f2:
+                        target = 1
+                    elif f2 and not f1:
+                        target = -1
+                elif f1:
+                    target = -side if may_enter else 0
+                elif f2:
+                    target = 0
                 if target != side:
                     if fill_close:
                         _fill(c, a, t, t, target, close[t, a], close[t], pos, acc, p, record, trades, stop_col, ind)
@@ -504,6 +562,7 @@ def simulate_grid(open_, high, low, close, tradable, funding, settle, prog, para
     metrics = np.full((n, N_METRICS), np.nan)
     no_trades = _empty_trades(0)
     no_equity = np.zeros(0)
+    no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     for i in prange(n):
         simulate_combo(
             lo + i,
@@ -523,6 +582,7 @@ def simulate_grid(open_, high, low, close, tradable, funding, settle, prog, para
             no_equity,
             metrics,
             i,
+            no_flags,
         )
     return metrics
 
@@ -553,5 +613,35 @@ def simulate_records(
         equity,
         metrics,
         0,
+        np.zeros((0, 0, 0), dtype=np.bool_),
     )
     return trades, equity, metrics[0]
+
+
+@njit(cache=True)
+def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
+    """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
+    simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
+    flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
+    metrics = np.full((1, N_METRICS), np.nan)
+    simulate_combo(
+        c,
+        open_,
+        high,
+        low,
+        close,
+        tradable,
+        funding,
+        settle,
+        prog,
+        params,
+        initial,
+        bars_per_year,
+        False,
+        _empty_trades(0),
+        np.zeros(0),
+        metrics,
+        0,
+        flags,
+    )
+    return flags

@@ -30,6 +30,10 @@ def scenarios(draw):
         slippage=draw(st.sampled_from([0.0, 0.0005])),
         fraction=draw(st.sampled_from([1.0 / n_assets, 0.5, 1.0])),
         funding=funding,
+        maker=draw(st.sampled_from([0.0, 0.0002])),
+        stop_loss=draw(st.sampled_from([float("nan"), 0.02, 0.1])),
+        take_profit=draw(st.sampled_from([float("nan"), 0.03, 0.2])),
+        trailing_stop=draw(st.sampled_from([float("nan"), 0.05])),
     )
 
 
@@ -46,6 +50,9 @@ def test_equity_reconciles_and_costs_are_sane(s: Scenario) -> None:
     for t in trades:
         if t["side"] > 0 and t["exit_reason"] == 4:
             assert 0 < t["exit_price"] < t["entry_price"]
+        if t["exit_reason"] == 1:  # a stop-loss never fills better than its level
+            level = t["entry_price"] * (1 - t["side"] * s.stop_loss)
+            assert t["side"] * (t["exit_price"] - level) <= 1e-9 * level
 
 
 @settings(max_examples=100, deadline=None)

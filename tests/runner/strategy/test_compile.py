@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 import runner.backtest as backtest
 from kernels import enums as E
-from kernels.signals import group_holds
+from kernels.simulate import signal_flags
 from runner import PROJECT_ROOT
 from runner.backtest import records, run_grid
 from runner.config import validate
@@ -70,18 +70,21 @@ def strategy(long: list, **extra) -> dict:
 
 
 def truth(compiled, group: int, n_bars: int, combo: int = 0, asset: int = 0) -> list[bool]:
-    """Group ``group`` evaluated by the kernel's own code at every bar."""
-    p = compiled.program()
-    args = (p[1], p[2], p[3], p[4], p[5][combo], p[6][combo], p[7][combo], p[0])
-    return [bool(group_holds(group, t, asset, *args)) for t in range(n_bars)]
+    """Group ``group`` as the simulation kernel evaluates it at every bar (the last bar never signals)."""
+    panel = compiled.panel
+    market = (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
+    flags = signal_flags(combo, *market, compiled.program(), compiled.params, 1000.0, 8760.0)
+    return [bool(x) for x in flags[group, :n_bars, asset]]
 
 
 def compiled_for(raw: dict, panel: MarketPanel, *overrides: str):
     spec = validate(cfg_for(*overrides, strategy=raw))
-    return spec, compile_strategy(spec, panel)
+    compiled = compile_strategy(spec, panel)
+    compiled.panel = panel
+    return spec, compiled
 
 
-CLOSES = [99, 101, 102, 99, 100, 101, 101, 98]
+CLOSES = [99, 101, 102, 99, 100, 101, 101, 98, 98]  # the last bar never signals
 
 
 @pytest.mark.parametrize(
