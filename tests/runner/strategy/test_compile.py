@@ -317,3 +317,27 @@ def test_a_3x3x3_grid_is_one_kernel_call_and_matches_one_by_one(monkeypatch) -> 
         alone = run_grid(panel, compile_strategy(single, panel), spec.initial_capital, progress=False)
         np.testing.assert_array_equal(np.nan_to_num(alone[0], nan=-9.0), np.nan_to_num(together[i], nan=-9.0))
     assert len(calls) == 28
+
+
+def test_indicator_sources_shift_and_price_blends() -> None:
+    import talib
+
+    closes = 100 + 5 * np.sin(np.arange(120) / 4) + np.arange(120) / 10
+    raw = strategy(
+        ["smooth > 50", "lagged > 0", "mid > 0"],
+        indicators={
+            "rsi": {"type": "RSI", "period": 7},
+            "smooth": {"type": "EMA", "period": 5, "source": "rsi"},
+            "lagged": {"type": "SMA", "period": 3, "shift": 2},
+            "mid": {"type": "DEMA", "period": 2, "source": "hl2"},
+        },
+    )
+    panel = synthetic(closes)
+    _, c = compiled_for(raw, panel)
+    col = {d.split("(")[0]: i for i, d in enumerate(c.columns)}
+    want = talib.EMA(talib.RSI(closes, 7), 5)
+    np.testing.assert_allclose(c.ind[col["smooth.value"], :, 0], want, rtol=1e-12, equal_nan=True)
+    sma = talib.SMA(closes, 3)
+    np.testing.assert_allclose(c.ind[col["lagged.value"], 2:, 0], sma[:-2], rtol=1e-12, equal_nan=True)
+    hl2 = (panel.high[:, 0] + panel.low[:, 0]) / 2
+    np.testing.assert_allclose(c.ind[col["mid.value"], :, 0], talib.DEMA(hl2, 2), rtol=1e-12, equal_nan=True)
