@@ -16,6 +16,7 @@ from runner.data.panel import DataSpec
 from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
+from runner.strategy.dsl import parse_strategy
 
 MAX_LEVERAGE = 20
 MAX_GRID = 1_000_000
@@ -219,8 +220,6 @@ def strategy_file(name: object) -> str:
 
 def strategy_spec(cfg: DictConfig, data_timeframe: object = "1h"):
     """The parsed strategy of a composed config."""
-    from runner.strategy.dsl import parse_strategy
-
     raw = _get(cfg, "strategy")
     name = raw.get("name") if isinstance(raw, Mapping) else None
     primary = data_timeframe if data_timeframe in TIMEFRAME_MS else "1h"
