@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 
 from kernels import enums as E
 from kernels.program import group_program
@@ -111,9 +112,10 @@ def check_trades(scenario: Scenario, expected: list[tuple]) -> None:
         assert g[:4] == e[:4], (g, e)
         np.testing.assert_allclose(g[4:10], e[4:10], rtol=1e-12, atol=1e-9, err_msg=str(g))
         assert g[10] == e[10], (g, e)
+    # equity reconciles exactly with the records
     final = scenario.initial + trades["gross_pnl"].sum() - trades["fees"].sum() - trades["funding"].sum()
-    assert abs(metrics["final_equity"] - final) <= 1e-9 * max(1.0, abs(final))
+    assert metrics["final_equity"] == pytest.approx(final, rel=1e-12, abs=1e-9)
     assert metrics["n_trades"] == len(expected)
     assert metrics["n_liquidations"] == sum(e[10] == "liquidation" for e in expected)
-    assert abs(equity[-1] - metrics["final_equity"]) <= 1e-9 * max(1.0, abs(final))
+    assert equity[-1] == pytest.approx(metrics["final_equity"], rel=1e-12)
     assert np.isfinite(equity).all()

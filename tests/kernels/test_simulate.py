@@ -7,9 +7,8 @@ Every scenario starts with 1000 USDT. Expected trade tuples:
 import numpy as np
 import pytest
 
-from kernels import enums as E
 from kernels.perp import liquidation_price
-from tests.kernels.harness import Scenario, run
+from tests.kernels.harness import Scenario, check_trades, run
 
 
 def flat(p: float) -> tuple[float, float, float, float]:
@@ -113,35 +112,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario(name: str) -> None:
     scenario, expected = SCENARIOS[name]
-    trades, equity, metrics = run(scenario)
-    got = sorted(
-        (
-            int(t["asset"]),
-            int(t["side"]),
-            int(t["entry_bar"]),
-            int(t["exit_bar"]),
-            t["entry_price"],
-            t["exit_price"],
-            t["qty"],
-            t["fees"],
-            t["funding"],
-            t["net_pnl"],
-            E.EXIT_REASONS[t["exit_reason"]],
-        )
-        for t in trades
-    )
-    assert len(got) == len(expected), got
-    for g, e in zip(got, sorted(expected), strict=True):
-        assert g[:4] == e[:4], (g, e)
-        np.testing.assert_allclose(g[4:10], e[4:10], rtol=1e-12, atol=1e-9, err_msg=str(g))
-        assert g[10] == e[10]
-    # equity reconciles exactly with the records
-    final = scenario.initial + trades["gross_pnl"].sum() - trades["fees"].sum() - trades["funding"].sum()
-    assert metrics["final_equity"] == pytest.approx(final, rel=1e-12, abs=1e-9)
-    assert metrics["n_trades"] == len(expected)
-    assert metrics["n_liquidations"] == sum(e[10] == "liquidation" for e in expected)
-    assert equity[-1] == pytest.approx(metrics["final_equity"], rel=1e-12)
-    assert np.isfinite(equity).all()
+    check_trades(scenario, expected)
 
 
 def test_equity_curve_marks_to_close() -> None:
