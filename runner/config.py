@@ -17,6 +17,7 @@ from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
 from runner.strategy.dsl import parse_strategy
+from runner.values import expand
 
 MAX_LEVERAGE = 20
 MAX_GRID = 1_000_000
@@ -96,18 +97,10 @@ def _numbers(
 ) -> tuple[float, ...]:
     """A number, a list of numbers, or ``{start, stop, step}`` (stop included), each in range."""
     raw = _get(cfg, key)
-    if isinstance(raw, Mapping):
-        try:
-            start, stop, step = (float(raw[k]) for k in ("start", "stop", "step"))
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"{key}={raw}: a range needs numeric start, stop and step") from None
-        if step <= 0 or stop < start:
-            raise ConfigError(f"{key}={raw}: a range needs step > 0 and stop >= start")
-        items: Sequence[Any] = list(np.arange(start, stop + step * 1e-9, step))
-    elif isinstance(raw, (list, tuple)):
-        items = raw
-    else:
-        items = [raw]
+    try:
+        items = expand(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key}={raw}: {exc}") from None
     if not items:
         raise ConfigError(f"{key}=[]: needs at least one value")
     kind = "an integer" if integer else "a number"

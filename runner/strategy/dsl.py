@@ -17,6 +17,7 @@ from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
 from runner.strategy.expr import Comparison, ParseError, parse_condition, refs
 from runner.strategy.indicators import SOURCES, IndicatorType, indicator_type
+from runner.values import expand
 
 TOP_KEYS = (
     "name",
@@ -137,18 +138,10 @@ class _Ctx:
 
 def _numbers(ctx: _Ctx, key: str, raw: Any, low: float, high: float, integer: bool) -> tuple[float, ...]:
     """A number, a list of numbers or ``{start, stop, step}`` (stop included), each within bounds."""
-    if isinstance(raw, Mapping):
-        try:
-            start, stop, step = (float(raw[k]) for k in ("start", "stop", "step"))
-        except (KeyError, TypeError, ValueError):
-            raise ctx.error(key, f"{dict(raw)}: a range needs numeric start, stop and step") from None
-        if step <= 0 or stop < start:
-            raise ctx.error(key, f"{dict(raw)}: a range needs step > 0 and stop >= start")
-        items: Sequence[Any] = [float(v) for v in np.arange(start, stop + step * 1e-9, step)]
-    elif isinstance(raw, (list, tuple)):
-        items = raw
-    else:
-        items = [raw]
+    try:
+        items = expand(raw)
+    except ValueError as exc:
+        raise ctx.error(key, f"{dict(raw)}: {exc}") from None
     if not items:
         raise ctx.error(key, "[]: needs at least one value")
     kind = "an integer" if integer else "a number"

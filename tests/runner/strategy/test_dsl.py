@@ -71,6 +71,11 @@ def test_any_groups_and_between() -> None:
         ({"params__lower__low": "x"}, "strategy.params.lower.low='x': must be a number"),
         ({"params__lower__default": 130}, "strategy.params.lower=130: must be a number from 0 to 100"),
         ({"params__lower__default": None}, "strategy.params.lower.default: missing"),
+        (
+            {"params__lower__default": {"start": 5, "stop": 1, "step": 1}},
+            "lower: {'start': 5, 'stop': 1, 'step': 1}: a",
+        ),
+        ({"params__lower__default": {"start": 5}}, "strategy.params.lower: {'start': 5}: a range needs numeric start"),
         ({"params__lower__bounds": 1}, "strategy.params.lower.bounds: unknown key; valid: type, low, high"),
         ({"indicators__rsi__type": "RSX"}, "strategy.indicators.rsi.type='RSX': unknown indicator type; valid: ADX"),
         ({"indicators__rsi__length": 3}, "strategy.indicators.rsi.length: unknown key for RSI; valid: type, source"),
