@@ -139,7 +139,8 @@ class _Compiler:
 
     # -- indicators --------------------------------------------------------------------------
     def indicators(self) -> None:
-        todo = [self.strat.indicators[n] for n in self.strat.indicators if n in used_names(self.strat)]
+        used = used_names(self.strat)
+        todo = [ind for name, ind in self.strat.indicators.items() if name in used]
         done: set[str] = set()
         while todo:
             ready = [i for i in todo if i.source in SOURCES or i.source.split(".")[0] in done]

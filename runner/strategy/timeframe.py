@@ -11,8 +11,9 @@ def buckets(times: np.ndarray, primary_ms: int, higher_ms: int) -> tuple[np.ndar
     value is visible from that bar on, never earlier.
     """
     bucket = times - times % higher_ms
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    group = np.cumsum(np.r_[False, bucket[1:] != bucket[:-1]])
+    new = np.r_[True, bucket[1:] != bucket[:-1]]
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
     closes = times + primary_ms == bucket + higher_ms
     visible = np.where(closes, group, group - 1)
     return starts, visible
