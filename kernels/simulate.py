@@ -377,7 +377,8 @@ def simulate_combo(
             if has_order[a] and tradable[t, a]:
                 has_order[a] = False
                 _fill(c, a, t, t - 1, order[a], open_[t, a], open_[t], pos, acc, p, record, trades, stop_col, ind)
-        # 4. stops, liquidation and take-profit inside the bar
+        # 4. stops, liquidation and take-profit inside the bar: a scalar test of whether any level was
+        #    touched, so that the exit routine (a call with array arguments) runs only when one was
         for a in range(n_assets):
             qty = pos[a, S_QTY]
             if qty == 0.0 or not tradable[t, a]:
