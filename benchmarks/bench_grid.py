@@ -81,7 +81,7 @@ def main() -> None:
     for _ in range(args.repeat):
         t = time.perf_counter()
         compiled = compile_strategy(spec, panel)
-        metrics = run_grid(panel, compiled, spec.initial_capital, progress=False)
+        metrics = run_grid(panel, compiled, spec.initial_capital, progress=False)[0]
         best = min(best, time.perf_counter() - t)
     n = compiled.n_combos
     bar_combos = panel.n_bars * n

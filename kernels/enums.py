@@ -100,7 +100,9 @@ M_EXPOSURE = 14
 M_SCORE = 15
 M_SLIPPAGE_PAID = 16
 M_REALIZED_PNL = 17
-N_METRICS = 18
+M_SKEW = 18  # of the per-bar equity returns
+M_KURTOSIS = 19  # non-excess (a normal distribution has 3)
+N_METRICS = 20
 METRIC_NAMES = (
     "total_return",
     "apr",
@@ -120,6 +122,40 @@ METRIC_NAMES = (
     "score",
     "slippage_paid",
     "realized_pnl",
+    "skew",
+    "kurtosis",
+)
+
+# Per-block statistics of one combination's run (blocks: contiguous bar ranges given by a block id
+# per bar). Equities are marks at bar closes; START is the equity before the block's first bar.
+B_BARS = 0
+B_SUM = 1  # sum of per-bar returns
+B_SUMSQ = 2  # sum of squared returns
+B_DOWNSQ = 3  # sum of squared negative returns
+B_START = 4
+B_END = 5
+B_PEAK = 6  # highest equity in the block (START included)
+B_TROUGH = 7  # lowest equity in the block (START included)
+B_MAXDD = 8  # largest drawdown inside the block, START counted as a peak
+B_TRADES = 9  # trades closed in the block
+B_GROSS_WIN = 10  # net PnL of the winners closed in the block
+B_GROSS_LOSS = 11  # minus the net PnL of the losers closed in the block
+B_LIQ = 12  # liquidations in the block
+N_BLOCK = 13
+BLOCK_FIELDS = (
+    "bars",
+    "sum",
+    "sumsq",
+    "downsq",
+    "start",
+    "end",
+    "peak",
+    "trough",
+    "maxdd",
+    "trades",
+    "gross_win",
+    "gross_loss",
+    "liquidations",
 )
 
 # Position state columns (one row per asset inside a combination)

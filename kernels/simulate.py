@@ -41,6 +41,19 @@ from kernels.enums import (
     A_SLIPPAGE,
     A_WALLET,
     A_WINS,
+    B_BARS,
+    B_DOWNSQ,
+    B_END,
+    B_GROSS_LOSS,
+    B_GROSS_WIN,
+    B_LIQ,
+    B_MAXDD,
+    B_PEAK,
+    B_START,
+    B_SUM,
+    B_SUMSQ,
+    B_TRADES,
+    B_TROUGH,
     DIR_LONG,
     DIR_SHORT,
     EXIT_END_OF_DATA,
@@ -60,6 +73,7 @@ from kernels.enums import (
     M_FEES_PAID,
     M_FINAL_EQUITY,
     M_FUNDING_PAID,
+    M_KURTOSIS,
     M_MAX_DRAWDOWN,
     M_N_LIQUIDATIONS,
     M_N_TRADES,
@@ -67,12 +81,14 @@ from kernels.enums import (
     M_REALIZED_PNL,
     M_SCORE,
     M_SHARPE,
+    M_SKEW,
     M_SLIPPAGE_PAID,
     M_SORTINO,
     M_TOTAL_RETURN,
     M_VOLATILITY,
     M_WIN_RATE,
     N_ACC,
+    N_BLOCK,
     N_GROUPS,
     N_METRICS,
     N_STATE,
@@ -309,11 +325,15 @@ def simulate_combo(
     metrics,
     m_row,
     flags_out,
+    blk,
+    blocks,
 ):
     """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
 
     With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
     tradable bar but the last and written there (how tests and other consumers read the signals).
+    With a non-empty ``blk`` (a block id per bar, -1: none; each block one contiguous range) the
+    block statistics of this combination accumulate in ``blocks[m_row]`` ``(n_blocks, N_BLOCK)``.
     """
     ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
     n_bars, n_assets = close.shape
@@ -348,7 +368,11 @@ def simulate_combo(
     n_ret = 0
     mean = 0.0
     m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
     down_sq = 0.0
+    use_blocks = blk.shape[0] > 0
+    seen = np.zeros(4)  # trades, gross win, gross loss, liquidations up to the previous bar
     held = 0.0
     slots = 0.0
 
@@ -503,14 +527,48 @@ def simulate_combo(
                     equity += qty * (close[t, a] - pos[a, S_ENTRY])
         if last:
             equity = acc[A_WALLET]
-        # streaming return moments and drawdown
+        # streaming return moments (Terriberry's update) and drawdown
         r = equity / prev_eq - 1.0 if prev_eq > 0.0 else 0.0
+        n1 = n_ret
         n_ret += 1
         delta = r - mean
-        mean += delta / n_ret
-        m2 += delta * (r - mean)
+        dn = delta / n_ret
+        dn2 = dn * dn
+        term = delta * dn * n1
+        mean += dn
+        m4 += term * dn2 * (n_ret * n_ret - 3 * n_ret + 3) + 6.0 * dn2 * m2 - 4.0 * dn * m3
+        m3 += term * dn * (n_ret - 2) - 3.0 * dn * m2
+        m2 += term
         if r < 0.0:
             down_sq += r * r
+        if use_blocks and blk[t] >= 0:
+            bs = blocks[m_row, blk[t]]
+            if bs[B_BARS] == 0.0:
+                bs[B_START] = prev_eq
+                bs[B_PEAK] = prev_eq
+                bs[B_TROUGH] = prev_eq
+            bs[B_BARS] += 1.0
+            bs[B_SUM] += r
+            bs[B_SUMSQ] += r * r
+            if r < 0.0:
+                bs[B_DOWNSQ] += r * r
+            bs[B_END] = equity
+            if equity > bs[B_PEAK]:
+                bs[B_PEAK] = equity
+            if equity < bs[B_TROUGH]:
+                bs[B_TROUGH] = equity
+            bdd = 1.0 - equity / bs[B_PEAK] if bs[B_PEAK] > 0.0 else 1.0
+            if bdd > bs[B_MAXDD]:
+                bs[B_MAXDD] = bdd
+            bs[B_TRADES] += acc[A_N_TRADES] - seen[0]
+            bs[B_GROSS_WIN] += acc[A_GROSS_WIN] - seen[1]
+            bs[B_GROSS_LOSS] += acc[A_GROSS_LOSS] - seen[2]
+            bs[B_LIQ] += acc[A_N_LIQ] - seen[3]
+        if use_blocks:
+            seen[0] = acc[A_N_TRADES]
+            seen[1] = acc[A_GROSS_WIN]
+            seen[2] = acc[A_GROSS_LOSS]
+            seen[3] = acc[A_N_LIQ]
         prev_eq = equity
         if equity > peak:
             peak = equity
@@ -549,6 +607,8 @@ def simulate_combo(
     m[M_SCORE] = m[M_TOTAL_RETURN] / (max_dd * lev) if max_dd > 0.0 else nan
     m[M_SLIPPAGE_PAID] = acc[A_SLIPPAGE]
     m[M_REALIZED_PNL] = acc[A_REALIZED]
+    m[M_SKEW] = np.sqrt(n_ret) * m3 / m2**1.5 if m2 > 0.0 else nan
+    m[M_KURTOSIS] = n_ret * m4 / (m2 * m2) if m2 > 0.0 else nan
 
 
 @njit(cache=True)
@@ -557,10 +617,14 @@ def _empty_trades(n):
 
 
 @njit(cache=True, parallel=True)
-def simulate_grid(open_, high, low, close, tradable, funding, settle, prog, params, lo, hi, initial, bars_per_year):
-    """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, in parallel, no records."""
+def simulate_grid(
+    open_, high, low, close, tradable, funding, settle, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks
+):
+    """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, in parallel, no records; and
+    their block statistics ``(hi - lo, n_blocks, N_BLOCK)`` (``blk``: a block id per bar, or empty)."""
     n = hi - lo
     metrics = np.full((n, N_METRICS), np.nan)
+    blocks = np.zeros((n if blk.shape[0] > 0 else 0, n_blocks, N_BLOCK))
     no_trades = _empty_trades(0)
     no_equity = np.zeros(0)
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
@@ -584,8 +648,10 @@ def simulate_grid(open_, high, low, close, tradable, funding, settle, prog, para
             metrics,
             i,
             no_flags,
+            blk,
+            blocks,
         )
-    return metrics
+    return metrics, blocks
 
 
 @njit(cache=True)
@@ -615,6 +681,8 @@ def simulate_records(
         metrics,
         0,
         np.zeros((0, 0, 0), dtype=np.bool_),
+        np.zeros(0, np.int64),
+        np.zeros((0, 0, N_BLOCK)),
     )
     return trades, equity, metrics[0]
 
@@ -644,5 +712,7 @@ def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, pa
         metrics,
         0,
         flags,
+        np.zeros(0, np.int64),
+        np.zeros((0, 0, N_BLOCK)),
     )
     return flags

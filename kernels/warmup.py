@@ -17,6 +17,6 @@ def warmup() -> None:
     params[0, E.P_POSITION_FRACTION] = 1.0
     params[0, E.P_STOP_LOSS : E.P_TRAILING_STOP + 1] = np.nan
     market = (price, price, price, price, tradable, np.zeros((n, k)), price)
-    simulate_grid(*market, prog, params, 0, 1, 1000.0, 8760.0)
+    simulate_grid(*market, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
     simulate_records(0, 0, *market, prog, params, 1000.0, 8760.0)
     signal_flags(0, *market, prog, params, 1000.0, 8760.0)

@@ -14,8 +14,11 @@ from kernels import enums as E
 from runner.backtest import grid_table, rank, records, run_grid
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import build_panel, iso
+from runner.data.timeframes import timeframe_ms
 from runner.errors import PerplabError, one_line
-from runner.report import make_console, print_best
+from runner.filters.outcome import Context
+from runner.filters.pipeline import evaluate, lookback, plan
+from runner.report import make_console, print_best, print_filters
 from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, finite, flatten, git_info
 
@@ -96,26 +99,54 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     run.set_tags(data_tags)
     with console.status("computing indicators"):
         compiled = compile_strategy(spec, panel)
-    metrics = run_grid(panel, compiled, spec.initial_capital)
-    order = rank(metrics, spec.objective)
+    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(compiled.warm, panel.tradable))
+    metrics, blocks = run_grid(
+        panel,
+        compiled,
+        spec.initial_capital,
+        blk=schedule.partition.blk if schedule.needs_blocks else None,
+        n_blocks=schedule.partition.n_blocks,
+    )
+    ctx = Context(
+        metrics,
+        blocks,
+        schedule.partition,
+        panel.times,
+        panel.bars_per_year,
+        compiled.params[:, E.P_LEVERAGE],
+        spec.objective,
+        compiled.axes,
+        compiled.grid_idx,
+    )
+    with console.status("overfitting defenses"):
+        report = evaluate(schedule, ctx)
+    order = rank(metrics, spec.objective, report.survivors)
     best = int(order[0])
-    table = grid_table(compiled, metrics, spec.objective)
+    table = grid_table(compiled, metrics, spec.objective, report.columns)
     objective = float(table["objective"][best])
-    no_survivor = math.isnan(objective)
+    no_survivor = math.isnan(objective) or not bool(report.survivors[best])
+    reason = ""
     if no_survivor:
+        reason = report.no_survivor_reason() or "every combination was liquidated or its objective is undefined"
         console.print(
-            "[yellow]warning:[/yellow] no combination survived the objective's filters "
-            "(liquidated or undefined); the first combination is reported"
+            f"[yellow]no survivor:[/yellow] {reason}; the best combination by the objective alone is reported",
+            highlight=False,
         )
     best_metrics = {n: finite(float(metrics[best, k])) for k, n in enumerate(E.METRIC_NAMES)}
-    run.log_metrics({**best_metrics, "objective": objective, "n_combos": compiled.n_combos})
+    filter_metrics = {k: finite(v) for k, v in report.run_metrics(best).items()}
+    value = math.nan if no_survivor else objective
+    run.log_metrics({**best_metrics, **filter_metrics, "objective": value, "n_combos": compiled.n_combos})
+    for outcome in report.outcomes:
+        run.log_series({k: [finite(x) for x in v] for k, v in outcome.steps.items()})
     best_params = {a.key: a.display(int(compiled.grid_idx[best, j])) for j, a in enumerate(compiled.axes)}
     run.set_tags(
         {
             "n_combos": str(compiled.n_combos),
             "best_combo": str(best),
             "objective_metric": spec.objective.metric,
+            "filters": ",".join(spec.filters.enabled) or "none",
             "no_survivor": str(no_survivor).lower(),
+            **({"no_survivor_reason": reason} if reason else {}),
             **{f"best.{k}": str(v) for k, v in best_params.items()},
         }
     )
@@ -124,12 +155,15 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg, resolve=True)),
         "grid.parquet": table.write_parquet,
     }
+    for name, frame in report.tables().items():
+        files[name] = frame.write_parquet
     if spec.tracking.log_trades:
         files["trades.parquet"] = rec.trades.write_parquet
         files["equity.parquet"] = rec.equity.write_parquet
     run.log_files(files)
-    print_best(table, compiled, order, spec, run.run_id)
-    return objective
+    print_filters(report, console=console)
+    print_best(table, compiled, order, spec, run.run_id, survivors=report.survivors if report.outcomes else None)
+    return value
 
 
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent.parent / "conf"), config_name="config")

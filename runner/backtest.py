@@ -10,6 +10,7 @@ from kernels import enums as E
 from kernels.simulate import simulate_grid, simulate_records
 from runner.config import ObjectiveSpec
 from runner.data.panel import MarketPanel
+from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
 
 CHUNK_MIN = 256  # grids up to this size run as one kernel call
@@ -26,12 +27,22 @@ def _market(panel: MarketPanel) -> tuple:
     return (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
 
 
-def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: bool = True) -> np.ndarray:
-    """Metrics ``(n_combos, N_METRICS)``; large grids run in a few chunks to show progress."""
+def run_grid(
+    panel: MarketPanel,
+    compiled: Compiled,
+    initial: float,
+    progress: bool = True,
+    blk: np.ndarray | None = None,
+    n_blocks: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Metrics ``(n_combos, N_METRICS)`` and block statistics ``(n_combos, n_blocks, N_BLOCK)`` (empty
+    without ``blk``, a block id per bar); large grids run in a few chunks to show progress."""
     n = compiled.n_combos
     n_chunks = 1 if n <= CHUNK_MIN else min(20, max(2, n // CHUNK_MIN))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     out = np.empty((n, E.N_METRICS))
+    blk = np.zeros(0, np.int64) if blk is None else np.ascontiguousarray(blk, dtype=np.int64)
+    blocks = np.zeros((n if blk.size else 0, n_blocks, E.N_BLOCK))
     market = _market(panel)
     prog = compiled.program()
     with Progress(
@@ -44,29 +55,35 @@ def run_grid(panel: MarketPanel, compiled: Compiled, initial: float, progress: b
     ) as bar:
         task = bar.add_task("grid", total=n)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            out[lo:hi] = simulate_grid(*market, prog, compiled.params, lo, hi, initial, panel.bars_per_year)
+            m, b = simulate_grid(
+                *market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks
+            )
+            out[lo:hi] = m
+            if blk.size:
+                blocks[lo:hi] = b
             bar.update(task, advance=int(hi - lo))
-    return out
+    return out, blocks
 
 
 def objective_values(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
-    """Objective per combination, NaN where undefined or discarded (liquidated)."""
-    values = metrics[:, E.METRIC_NAMES.index(objective.metric)].astype(np.float64).copy()
-    values[~np.isfinite(values)] = np.nan
-    if objective.discard_liquidated:
-        values[metrics[:, E.M_N_LIQUIDATIONS] > 0] = np.nan
-    return values if objective.maximize else -values
+    """Objective per combination ("higher is better"), NaN where undefined or discarded (liquidated)."""
+    return objective_of(metrics[:, E.METRIC_NAMES.index(objective.metric)], metrics[:, E.M_N_LIQUIDATIONS], objective)
 
 
-def rank(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
-    """Combination indices best first; discarded and undefined ones last (in grid order)."""
+def rank(metrics: np.ndarray, objective: ObjectiveSpec, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Combination indices best first: the ``allowed`` ones (survivors of the filters) by objective,
+    then the others by objective; discarded and undefined ones last (in grid order)."""
     values = objective_values(metrics, objective)
     key = np.where(np.isnan(values), -np.inf, values)
-    return np.argsort(-key, kind="stable")
+    tier = np.where(np.isnan(values), 2, 0 if allowed is None else np.where(allowed, 0, 1))
+    return np.lexsort((np.arange(len(key)), -key, tier))
 
 
-def grid_table(compiled: Compiled, metrics: np.ndarray, objective: ObjectiveSpec) -> pl.DataFrame:
-    """One row per combination: its parameter values, every metric and the objective."""
+def grid_table(
+    compiled: Compiled, metrics: np.ndarray, objective: ObjectiveSpec, extra: dict | None = None
+) -> pl.DataFrame:
+    """One row per combination: its parameter values, every metric, the objective, and ``extra``
+    columns (the filters' statistics and verdicts)."""
     cols: dict[str, object] = {"combo": np.arange(compiled.n_combos)}
     for j, axis in enumerate(compiled.axes):
         if axis.labels is not None:
@@ -76,6 +93,7 @@ def grid_table(compiled: Compiled, metrics: np.ndarray, objective: ObjectiveSpec
     for k, name in enumerate(E.METRIC_NAMES):
         cols[name] = metrics[:, k]
     cols["objective"] = objective_values(metrics, objective) * (1 if objective.maximize else -1)
+    cols.update(extra or {})
     return pl.DataFrame(cols)
 
 

@@ -16,6 +16,7 @@ from runner.data.panel import DataSpec
 from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
+from runner.filters.spec import FiltersSpec, filters_spec
 from runner.strategy.dsl import parse_strategy
 from runner.values import expand
 
@@ -64,6 +65,7 @@ class RunSpec:
     objective: ObjectiveSpec
     tracking: TrackingSpec
     top: int = 10
+    filters: FiltersSpec = field(default_factory=FiltersSpec)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -276,6 +278,7 @@ def validate(cfg: DictConfig) -> RunSpec:
         ),
         tracking=tracking_spec(cfg),
         top=int(top),
+        filters=filters_spec(_get(cfg, "filters")),
         extras={"margin_mode": mode, "sizing_method": method},
     )
     if spec.n_combos > MAX_GRID:

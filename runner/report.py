@@ -47,14 +47,35 @@ def fmt(name: str, value) -> str:
     return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3f}"
 
 
+def print_filters(report, console: Console | None = None) -> None:
+    """One row per overfitting defense: how many combinations it passed, and its headline figures."""
+    if not report.outcomes:
+        return
+    console = console or make_console()
+    n = len(report.survivors)
+    out = Table(title=f"overfitting defenses: {int(report.survivors.sum()):,} of {n:,} combinations survive")
+    out.add_column("defense")
+    out.add_column("pass", justify="right")
+    out.add_column("result")
+    for o in report.outcomes:
+        out.add_row(o.name, f"{int(o.passed.sum()):,}", o.summary)
+    console.print(out)
+
+
 def print_best(
-    table: pl.DataFrame, compiled, order: np.ndarray, spec, run_id: str, console: Console | None = None
+    table: pl.DataFrame,
+    compiled,
+    order: np.ndarray,
+    spec,
+    run_id: str,
+    console: Console | None = None,
+    survivors: np.ndarray | None = None,
 ) -> None:
-    """Top rows of a job's grid, best first by the objective."""
+    """Top rows of a job's grid, best first by the objective (survivors of the filters first)."""
     console = console or make_console()
     varying = [a.key for a in compiled.axes if len(a.values) > 1]
     title = (
-        f"{spec.strategy} on {', '.join(spec.data.symbols)} {spec.data.timeframe}: "
+        f"{spec.strategy.name} on {', '.join(spec.data.symbols)} {spec.data.timeframe}: "
         f"best {min(spec.top, len(order))} of {len(order):,} by {spec.objective.metric}"
     )
     out = Table(title=title, caption=f"MLflow run {run_id}", show_lines=False)
@@ -67,12 +88,17 @@ def print_best(
     out.add_column(
         spec.objective.metric if spec.objective.metric not in SHOWN else "objective", justify="right", style="bold"
     )
+    if survivors is not None:
+        out.add_column("survives", justify="center")
     rows = table.to_dicts()
     for i, c in enumerate(order[: spec.top]):
         row = rows[int(c)]
         cells = [fmt_param(row[k]) for k in (varying or ["leverage.value"])]
         cells += [fmt(n, row[n]) for n in SHOWN]
-        out.add_row(str(i + 1), *cells, fmt("objective", row["objective"]))
+        cells.append(fmt("objective", row["objective"]))
+        if survivors is not None:
+            cells.append("yes" if survivors[int(c)] else "[red]no[/red]")
+        out.add_row(str(i + 1), *cells)
     console.print(out)
 
 

@@ -123,6 +123,15 @@ class TrackedRun:
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
 
+    def log_series(self, series: Mapping[str, list[float]]) -> None:
+        """Metrics with steps (one value per window or fold), in one batch per thousand values."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, vs in series.items() for step, v in enumerate(vs)]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 

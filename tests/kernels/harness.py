@@ -81,7 +81,7 @@ def arrays(s: Scenario):
 def run(s: Scenario):
     """(trades, equity curve, metrics dict) of the scenario."""
     args = arrays(s)
-    metrics = simulate_grid(*args, 0, 1, s.initial, 8760.0)
+    metrics, _ = simulate_grid(*args, 0, 1, s.initial, 8760.0, np.zeros(0, np.int64), 0)
     trades, equity, row = simulate_records(0, int(metrics[0, E.M_N_TRADES]), *args, s.initial, 8760.0)
     np.testing.assert_array_equal(np.nan_to_num(row, nan=-1.0), np.nan_to_num(metrics[0], nan=-1.0))
     return trades, equity, dict(zip(E.METRIC_NAMES, metrics[0], strict=True))

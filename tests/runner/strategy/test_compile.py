@@ -161,7 +161,7 @@ def test_no_entries_before_every_referenced_indicator_is_defined() -> None:
     raw = strategy(["close > 0"], indicators={"slow": {"type": "SMA", "period": 200}}, exit={"long": ["close < slow"]})
     spec, c = compiled_for(raw, synthetic(closes))
     assert c.warm[0, 0] == 199
-    m = run_grid(synthetic(closes), c, 1000.0, progress=False)
+    m = run_grid(synthetic(closes), c, 1000.0, progress=False)[0]
     rec = records(synthetic(closes), c, 1000.0, 0, int(m[0, E.M_N_TRADES]))
     assert rec.trades["entry_bar"].min() == 200  # decided at bar 199's close, filled at 200's open
 
@@ -188,7 +188,7 @@ def test_time_filters_gate_entries_in_a_backtest() -> None:
     )
     panel = synthetic(closes)
     _, c = compiled_for(raw, panel)
-    m = run_grid(panel, c, 1000.0, progress=False)
+    m = run_grid(panel, c, 1000.0, progress=False)[0]
     trades = records(panel, c, 1000.0, 0, int(m[0, E.M_N_TRADES])).trades
     assert trades.height > 3
     decided = panel.times[trades["entry_bar"].to_numpy() - 1] + HOUR
@@ -250,7 +250,7 @@ def test_rsi_in_the_dsl_gives_the_same_results_as_before() -> None:
     )
     panel = build_panel(spec.data)
     c = compile_strategy(spec, panel)
-    m = run_grid(panel, c, spec.initial_capital, progress=False)
+    m = run_grid(panel, c, spec.initial_capital, progress=False)[0]
     keys = [a.key for a in c.axes]
     for i in range(c.n_combos):
         values = {k: c.axes[j].values[c.grid_idx[i, j]] for j, k in enumerate(keys)}
@@ -269,7 +269,7 @@ def test_builtin_strategy_trades_on_real_data(name: str) -> None:
     spec = validate(cfg_for(*FAST, f"strategy={name}"))
     panel = build_panel(spec.data)
     c = compile_strategy(spec, panel)
-    m = run_grid(panel, c, spec.initial_capital, progress=False)
+    m = run_grid(panel, c, spec.initial_capital, progress=False)[0]
     rec = records(panel, c, spec.initial_capital, 0, int(m[0, E.M_N_TRADES]))
     trades = rec.trades
     assert trades.height >= 10, trades.height
@@ -298,7 +298,7 @@ def test_a_3x3x3_grid_is_one_kernel_call_and_matches_one_by_one(monkeypatch) -> 
     monkeypatch.setattr(backtest, "simulate_grid", counting)
     c = compile_strategy(spec, panel)
     assert c.n_combos == 27
-    together = run_grid(panel, c, spec.initial_capital, progress=False)
+    together = run_grid(panel, c, spec.initial_capital, progress=False)[0]
     assert calls == [(0, 27)]
     values = {a.key: a.values for a in c.axes}
     for i in range(27):
@@ -312,7 +312,7 @@ def test_a_3x3x3_grid_is_one_kernel_call_and_matches_one_by_one(monkeypatch) -> 
                 f"strategy.stop_loss.percent={one['strategy.stop_loss.percent']}",
             )
         )
-        alone = run_grid(panel, compile_strategy(single, panel), spec.initial_capital, progress=False)
+        alone = run_grid(panel, compile_strategy(single, panel), spec.initial_capital, progress=False)[0]
         np.testing.assert_array_equal(np.nan_to_num(alone[0], nan=-9.0), np.nan_to_num(together[i], nan=-9.0))
     assert len(calls) == 28
 

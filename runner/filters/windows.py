@@ -1,0 +1,97 @@
+"""Exact metrics of any set of blocks of a run, for every combination at once.
+
+Returns pool by their sums; growth multiplies block by block; the drawdown of blocks laid end to
+end is ``max(dd_A, dd_B, 1 - trough_B / peak_A)`` applied left to right (exact: a deeper point of B
+measured against a later, higher peak inside B is already in ``dd_B``). Non-adjacent blocks are
+chained as if traded back to back.
+"""
+
+import numpy as np
+
+from kernels import enums as E
+from runner.config import ObjectiveSpec
+
+WINDOW_METRICS = (
+    "total_return",
+    "apr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "score",
+    "profit_factor",
+    "n_trades",
+    "n_liquidations",
+    "n_bars",
+)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b != 0.0, a / np.where(b != 0.0, b, 1.0), np.nan)
+
+
+def window_metrics(
+    blocks: np.ndarray, idx: np.ndarray, bars_per_year: float, leverage: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Metrics of each combination over blocks ``idx`` (time order): arrays of shape ``(n_combos,)``."""
+    sel = blocks[:, idx, :]
+    n = sel[:, :, E.B_BARS].sum(axis=1)
+    s1 = sel[:, :, E.B_SUM].sum(axis=1)
+    s2 = sel[:, :, E.B_SUMSQ].sum(axis=1)
+    down = sel[:, :, E.B_DOWNSQ].sum(axis=1)
+    mean = _div(s1, n)
+    var = _div(s2 - n * mean * mean, n - 1.0)
+    std = np.sqrt(np.maximum(var, 0.0))
+    ann = np.sqrt(bars_per_year)
+    sharpe = _div(mean, std) * ann
+    sortino = _div(mean, np.sqrt(_div(down, n))) * ann
+
+    growth = np.ones(len(blocks))
+    peak = np.ones(len(blocks))
+    dd = np.zeros(len(blocks))
+    for j in range(sel.shape[1]):
+        b = sel[:, j, :]
+        scale = _div(growth, b[:, E.B_START])
+        scale = np.where(np.isfinite(scale), scale, 0.0)
+        trough = b[:, E.B_TROUGH] * scale
+        dd = np.maximum(dd, np.maximum(b[:, E.B_MAXDD], np.where(peak > 0.0, 1.0 - trough / peak, 1.0)))
+        peak = np.maximum(peak, b[:, E.B_PEAK] * scale)
+        growth = b[:, E.B_END] * scale
+    total = growth - 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        apr = np.where((growth > 0.0) & (n > 0), growth ** (bars_per_year / np.maximum(n, 1.0)) - 1.0, -1.0)
+    wins = sel[:, :, E.B_GROSS_WIN].sum(axis=1)
+    losses = sel[:, :, E.B_GROSS_LOSS].sum(axis=1)
+    pf = np.where(losses > 0.0, _div(wins, losses), np.where(wins > 0.0, np.inf, np.nan))
+    return {
+        "total_return": total,
+        "apr": apr,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": _div(apr, dd),
+        "max_drawdown": dd,
+        "score": _div(total, dd * leverage),
+        "profit_factor": pf,
+        "n_trades": sel[:, :, E.B_TRADES].sum(axis=1),
+        "n_liquidations": sel[:, :, E.B_LIQ].sum(axis=1),
+        "n_bars": n,
+    }
+
+
+def objective_of(values: np.ndarray, n_liquidations: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
+    """The objective as "higher is better", NaN where undefined or discarded (liquidated)."""
+    out = np.asarray(values, dtype=np.float64).copy()
+    out[~np.isfinite(out)] = np.nan
+    if objective.discard_liquidated:
+        out[np.asarray(n_liquidations) > 0] = np.nan
+    return out if objective.maximize else -out
+
+
+def best_of(values: np.ndarray, allowed: np.ndarray | None = None) -> int:
+    """Index of the largest finite value (among ``allowed``), or -1."""
+    key = np.where(np.isnan(values), -np.inf, values)
+    if allowed is not None:
+        key = np.where(allowed, key, -np.inf)
+    i = int(np.argmax(key))
+    return i if np.isfinite(key[i]) else -1
