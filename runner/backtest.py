@@ -55,9 +55,7 @@ def run_grid(
     ) as bar:
         task = bar.add_task("grid", total=n)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            m, b = simulate_grid(
-                *market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks
-            )
+            m, b = simulate_grid(*market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks)
             out[lo:hi] = m
             if blk.size:
                 blocks[lo:hi] = b

@@ -1,13 +1,37 @@
 """Hydra callbacks: a summary table of every run of a multirun, read back from MLflow."""
 
 import os
+import time
 from typing import Any
 
+import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 
 FAILED_JOBS: list[str] = []
+
+
+def _deflate_by_sweep(client, found: list) -> None:
+    """Log ``dsr_sweep`` to every job that computed a DSR: its best Sharpe deflated by all the trials
+    of the sweep (the sum of the jobs' grids), with the trials' pooled Sharpe variance."""
+    from mlflow.entities import Metric, RunTag
+
+    from runner.filters.sweep import NEEDED, sweep_dsr
+
+    done = [r for r in found if r.info.status == "FINISHED" and all(k in r.data.metrics for k in NEEDED)]
+    if not done:
+        return
+    n_trials, values = sweep_dsr([r.data.metrics for r in done])
+    now = int(time.time() * 1000)
+    for r, value in zip(done, values, strict=True):
+        value = value if np.isfinite(value) else float("nan")
+        client.log_batch(
+            r.info.run_id,
+            metrics=[Metric("dsr_sweep", value, now, 0)],
+            tags=[RunTag("dsr_sweep_trials", str(n_trials))],
+        )
+        r.data.metrics["dsr_sweep"] = value
 
 
 class SweepSummary(Callback):
@@ -28,6 +52,7 @@ class SweepSummary(Callback):
         except Exception as exc:  # the summary must never hide the sweep's own result
             Console(stderr=True).print(f"sweep summary unavailable: {exc}")
             return
+        _deflate_by_sweep(client, found)
         runs = [
             {
                 "job": r.data.tags.get("job_num", "?"),

@@ -106,7 +106,8 @@ def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -
     """Best runs of a multirun, then the failed ones."""
     console = console or make_console()
     out = Table(title=f"sweep: {len(runs)} runs, best by {metric}")
-    for col in ("job", "overrides", "status", *SHOWN, "objective"):
+    extra = [k for k in ("dsr", "dsr_sweep") if any(k in r["metrics"] for r in runs)]
+    for col in ("job", "overrides", "status", *SHOWN, *extra, "objective"):
         out.add_column(LABELS.get(col, col), justify="left" if col in ("overrides", "status") else "right")
 
     def key(r: dict) -> float:
@@ -119,7 +120,7 @@ def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -
             r["job"],
             r["overrides"],
             r["status"],
-            *[fmt(n, m.get(n)) for n in SHOWN],
+            *[fmt(n, m.get(n)) for n in (*SHOWN, *extra)],
             fmt("objective", m.get("objective")),
         )
     console.print(out)

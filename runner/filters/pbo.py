@@ -34,6 +34,6 @@ def run(spec: Pbo, ctx: Context, cscv_blocks: list[Range]) -> Outcome:
         passed,
         columns={"pbo": np.full(n, value), "cscv_is_best": share, "pbo_pass": passed},
         metrics={"pbo": value, "pbo_logit_median": float(np.median(logits)) if len(logits) else float("nan")},
-        tables={"pbo_logits.parquet": pl.DataFrame({"split": np.arange(len(logits)), "logit": logits, "is_best": best})},
+        tables={"pbo_logits.parquet": pl.DataFrame({"split": np.arange(len(logits)), "logit": logits, "best": best})},
         summary=f"PBO {value:.2f} over {len(logits):,} CSCV splits of {len(cscv_blocks)} blocks (max {spec.max_pbo})",
     )

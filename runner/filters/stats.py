@@ -44,7 +44,9 @@ def cscv_splits(n_blocks: int) -> np.ndarray:
 def pbo(s1: np.ndarray, s2: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """``(PBO, logits, in-sample best per split)`` from per-block sums ``(n_combos, S)``."""
     logits, best = cscv_logits(
-        np.ascontiguousarray(s1), np.ascontiguousarray(s2), np.ascontiguousarray(cnt, dtype=np.float64),
+        np.ascontiguousarray(s1),
+        np.ascontiguousarray(s2),
+        np.ascontiguousarray(cnt, dtype=np.float64),
         cscv_splits(s1.shape[1]),
     )
     return float(np.mean(logits <= 0.0)), logits, best

@@ -15,6 +15,10 @@ from runner.filters.splits import Window
 from runner.filters.windows import best_of, objective_of, window_metrics
 
 
+def _at(values: np.ndarray, c: int) -> float:
+    return float(values[c]) if c >= 0 else float("nan")
+
+
 def param_stability(ctx: Context, chosen: list[int]) -> float:
     """Mean over varying axes of the share of windows that chose the axis' most frequent value."""
     picks = [c for c in chosen if c >= 0]
@@ -56,15 +60,14 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
         }
         for j, axis in enumerate(ctx.axes):
             row[axis.key] = str(axis.display(int(ctx.grid_idx[c, j]))) if c >= 0 else ""
-        pick = (lambda d, k: float(d[k][c]) if c >= 0 else float("nan"))  # noqa: E731
         row.update(
-            is_objective=float(values[c] * (1 if ctx.objective.maximize else -1)) if c >= 0 else float("nan"),
-            is_apr=pick(ins, "apr"),
-            oos_apr=pick(oos, "apr"),
-            oos_return=pick(oos, "total_return"),
-            oos_sharpe=pick(oos, "sharpe"),
-            oos_max_drawdown=pick(oos, "max_drawdown"),
-            oos_trades=pick(oos, "n_trades"),
+            is_objective=_at(values * (1 if ctx.objective.maximize else -1), c),
+            is_apr=_at(ins["apr"], c),
+            oos_apr=_at(oos["apr"], c),
+            oos_return=_at(oos["total_return"], c),
+            oos_sharpe=_at(oos["sharpe"], c),
+            oos_max_drawdown=_at(oos["max_drawdown"], c),
+            oos_trades=_at(oos["n_trades"], c),
         )
         rows.append(row)
     table = pl.DataFrame(rows)

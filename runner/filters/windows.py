@@ -52,8 +52,8 @@ def window_metrics(
     dd = np.zeros(len(blocks))
     for j in range(sel.shape[1]):
         b = sel[:, j, :]
-        scale = _div(growth, b[:, E.B_START])
-        scale = np.where(np.isfinite(scale), scale, 0.0)
+        start = b[:, E.B_START]
+        scale = np.where(start > 0.0, growth / np.where(start > 0.0, start, 1.0), 0.0)  # a ruined start: ruin
         trough = b[:, E.B_TROUGH] * scale
         dd = np.maximum(dd, np.maximum(b[:, E.B_MAXDD], np.where(peak > 0.0, 1.0 - trough / peak, 1.0)))
         peak = np.maximum(peak, b[:, E.B_PEAK] * scale)

@@ -87,6 +87,12 @@ def run(s: Scenario):
     return trades, equity, dict(zip(E.METRIC_NAMES, metrics[0], strict=True))
 
 
+def block_stats(s: Scenario, blk: list[int], n_blocks: int) -> np.ndarray:
+    """The kernel's per-block statistics ``(n_blocks, N_BLOCK)`` of the scenario for block ids ``blk``."""
+    _, blocks = simulate_grid(*arrays(s), 0, 1, s.initial, 8760.0, np.asarray(blk, dtype=np.int64), n_blocks)
+    return blocks[0]
+
+
 def check_trades(scenario: Scenario, expected: list[tuple]) -> None:
     """Assert the exact trades ``(asset, side, entry_bar, exit_bar, entry, exit, qty, fees, funding, net, reason)``
     and that equity reconciles with them."""
