@@ -28,20 +28,27 @@ class Span:
             return t_ms + k * self.n * FIXED_MS[self.unit]
         months = k * self.n * MONTHS[self.unit]
         t = np.datetime64(int(t_ms), "ms")
+        date = t.astype("datetime64[D]")
         month = t.astype("datetime64[M]")
         target = month + np.timedelta64(months, "M")
-        next_month = target + np.timedelta64(1, "M")
-        offset = min(t - month.astype("datetime64[ms]"), next_month - target)
-        return int((target.astype("datetime64[ms]") + offset).astype(np.int64))
+        day = int((date - month.astype("datetime64[D]")).astype(np.int64))
+        days_in = int(
+            ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
+                np.int64
+            )
+        )
+        moved = target.astype("datetime64[D]") + np.timedelta64(min(day, days_in - 1), "D")
+        return int(moved.astype("datetime64[ms]").astype(np.int64)) + int(
+            (t - date.astype("datetime64[ms]")).astype(np.int64)
+        )
 
 
 def parse_span(value: object, key: str) -> Span:
     """``120`` (bars) or ``"270d"``; a ConfigError naming ``key`` otherwise."""
     if isinstance(value, bool):
         raise ConfigError(f"{key}={value!r}: must be {SPAN_HELP}")
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        value = str(int(value))
-    m = _SPAN.match(str(value)) if isinstance(value, str) else None
+    text = str(int(value)) if isinstance(value, int) or (isinstance(value, float) and value.is_integer()) else value
+    m = _SPAN.match(text) if isinstance(text, str) else None
     if m is None or int(m.group(1)) <= 0:
         raise ConfigError(f"{key}={value!r}: must be {SPAN_HELP} (units h, d, w, mo, y)")
     return Span(int(m.group(1)), m.group(2) or "")

@@ -106,7 +106,7 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
             "wf_param_stability": param_stability(ctx, chosen),
             "wf_windows": float(len(windows)),
         },
-        steps={k: table[k].to_list() for k in ("is_apr", "oos_apr", "oos_sharpe", "oos_return")},
+        steps={f"wf_{k}": table[k].to_list() for k in ("is_apr", "oos_apr", "oos_sharpe", "oos_return")},
         tables={"walk_forward.parquet": table},
         summary=(
             f"{len(windows)} windows, efficiency {wfe:.2f} (min {spec.min_wfe}), "
