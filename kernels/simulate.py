@@ -655,12 +655,25 @@ def simulate_grid(
 
 
 @njit(cache=True)
-def simulate_records(
-    c, n_trades, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year
+def _simulate_one(
+    c,
+    open_,
+    high,
+    low,
+    close,
+    tradable,
+    funding,
+    settle,
+    prog,
+    params,
+    initial,
+    bars_per_year,
+    record,
+    trades,
+    equity,
+    flags,
 ):
-    """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
-    trades = _empty_trades(n_trades)
-    equity = np.zeros(close.shape[0])
+    """Metrics row of combination ``c`` alone, writing records and signal flags where asked (no blocks)."""
     metrics = np.full((1, N_METRICS), np.nan)
     simulate_combo(
         c,
@@ -675,16 +688,29 @@ def simulate_records(
         params,
         initial,
         bars_per_year,
-        True,
+        record,
         trades,
         equity,
         metrics,
         0,
-        np.zeros((0, 0, 0), dtype=np.bool_),
+        flags,
         np.zeros(0, np.int64),
         np.zeros((0, 0, N_BLOCK)),
     )
-    return trades, equity, metrics[0]
+    return metrics[0]
+
+
+@njit(cache=True)
+def simulate_records(
+    c, n_trades, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year
+):
+    """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
+    trades = _empty_trades(n_trades)
+    equity = np.zeros(close.shape[0])
+    no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
+    market = (open_, high, low, close, tradable, funding, settle)
+    row = _simulate_one(c, *market, prog, params, initial, bars_per_year, True, trades, equity, no_flags)
+    return trades, equity, row
 
 
 @njit(cache=True)
@@ -692,27 +718,6 @@ def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, pa
     """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
     simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
     flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
-    metrics = np.full((1, N_METRICS), np.nan)
-    simulate_combo(
-        c,
-        open_,
-        high,
-        low,
-        close,
-        tradable,
-        funding,
-        settle,
-        prog,
-        params,
-        initial,
-        bars_per_year,
-        False,
-        _empty_trades(0),
-        np.zeros(0),
-        metrics,
-        0,
-        flags,
-        np.zeros(0, np.int64),
-        np.zeros((0, 0, N_BLOCK)),
-    )
+    market = (open_, high, low, close, tradable, funding, settle)
+    _simulate_one(c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags)
     return flags

@@ -40,7 +40,7 @@ def lookback(warm: np.ndarray, tradable: np.ndarray) -> int:
     return int(max(0, (warm - first[None, :]).max(initial=0)))
 
 
-def _bars(span: Span, times: np.ndarray, bar_ms: int) -> int:
+def _bars(span: Span, times: np.ndarray) -> int:
     if span.unit == "":
         return span.n
     return int(np.searchsorted(times, span.shift(int(times[0])), side="left"))
@@ -59,7 +59,7 @@ def plan(spec: FiltersSpec, times: np.ndarray, bar_ms: int, lookback: int) -> Pl
         for w in out.windows:
             ranges += [w.train, w.test]
     if (pk := spec.purged_kfold) is not None:
-        out.purge = max(lookback, _bars(pk.purge, times, bar_ms) if pk.purge is not None else 0)
+        out.purge = max(lookback, _bars(pk.purge, times) if pk.purge is not None else 0)
         out.embargo = int(math.ceil(pk.embargo * n))
         out.folds = kfold_splits(n, pk.folds, out.purge, out.embargo)
         if any(not f.train or f.test[1] - f.test[0] < MIN_BLOCK_BARS for f in out.folds):

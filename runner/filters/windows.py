@@ -11,20 +11,6 @@ import numpy as np
 from kernels import enums as E
 from runner.config import ObjectiveSpec
 
-WINDOW_METRICS = (
-    "total_return",
-    "apr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "score",
-    "profit_factor",
-    "n_trades",
-    "n_liquidations",
-    "n_bars",
-)
-
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
