@@ -6,21 +6,22 @@ import sys
 from pathlib import Path
 
 import hydra
+import polars as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from kernels import enums as E
-from runner.backtest import grid_table, rank, records, run_grid
+from runner.backtest import Evaluation, grid_table, rank, records, run_grid
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import build_panel, iso
 from runner.data.timeframes import timeframe_ms
 from runner.errors import PerplabError, one_line
 from runner.filters.outcome import Context
-from runner.filters.pipeline import evaluate, lookback, plan
-from runner.report import make_console, print_best, print_filters
+from runner.filters.pipeline import Plan, evaluate, lookback, plan
+from runner.report import make_console, print_best, print_filters, search_figure
 from runner.strategy.compile import compile_strategy
-from runner.tracking import TrackedRun, finite, flatten, git_info
+from runner.tracking import TrackedRun, client_for, experiment_id, finite, flatten, git_info
 
 SWEEP_ENV = "PERPLAB_SWEEP_ID"
 OVERRIDES_ENV = "PERPLAB_ARGV"
@@ -61,9 +62,27 @@ def run_job(cfg: DictConfig) -> float:
     if sweep:
         tags.update({"sweep_id": sweep, "job_num": str(num)})
     name = f"{cfg.strategy.name}" + (f" #{num} " + " ".join(overrides) if multirun else "")
-    run = TrackedRun(spec.tracking if spec else tracking_spec(cfg), name.strip(), tags)
+    resume_id = None
+    if spec is not None and spec.search.active:
+        from runner.search.job import resume_target, search_key
+
+        tags["search_key"] = search_key(cfg)
+        try:
+            client = client_for(spec.tracking)
+            resume_id = resume_target(client, experiment_id(client, spec.tracking), spec, cfg)
+        except PerplabError as exc:
+            if not multirun:
+                sys.stderr.write(one_line(exc) + "\n")
+                sys.exit(exc.exit_code)
+            error = exc
+    if resume_id is not None:
+        run = TrackedRun.attach(spec.tracking, resume_id)
+        console.print(f"resuming search run {resume_id}", highlight=False)
+    else:
+        run = TrackedRun(spec.tracking if spec else tracking_spec(cfg), name.strip(), tags)
     try:
-        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        if resume_id is None:
+            run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         if error is not None:
             raise error
         value = _execute(spec, cfg, run)
@@ -97,32 +116,24 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
     }
     run.set_tags(data_tags)
-    with console.status("computing indicators"):
-        compiled = compile_strategy(spec, panel)
-    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(compiled.warm, panel.tradable))
-    metrics, blocks = run_grid(
-        panel,
-        compiled,
-        spec.initial_capital,
-        blk=schedule.partition.blk if schedule.needs_blocks else None,
-        n_blocks=schedule.partition.n_blocks,
-    )
+    ev, schedule = _evaluate(spec, cfg, panel, run)
+    metrics = ev.metrics
     ctx = Context(
         metrics,
-        blocks,
+        ev.blocks,
         schedule.partition,
         panel.times,
         panel.bars_per_year,
-        compiled.params[:, E.P_LEVERAGE],
+        ev.leverage,
         spec.objective,
-        compiled.axes,
-        compiled.grid_idx,
+        ev.axes,
+        ev.grid_idx,
     )
     with console.status("overfitting defenses"):
         report = evaluate(schedule, ctx)
     order = rank(metrics, spec.objective, report.survivors)
     best = int(order[0])
-    table = grid_table(compiled, metrics, spec.objective, report.columns)
+    table = grid_table(ev, metrics, spec.objective, {**ev.extra, **report.columns})
     objective = float(table["objective"][best])
     no_survivor = math.isnan(objective) or not bool(report.survivors[best])
     reason = ""
@@ -135,13 +146,13 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     best_metrics = {n: finite(float(metrics[best, k])) for k, n in enumerate(E.METRIC_NAMES)}
     filter_metrics = {k: finite(v) for k, v in report.run_metrics(best).items()}
     value = math.nan if no_survivor else objective
-    run.log_metrics({**best_metrics, **filter_metrics, "objective": value, "n_combos": compiled.n_combos})
+    run.log_metrics({**best_metrics, **filter_metrics, "objective": value, "n_combos": ev.n_combos})
     for outcome in report.outcomes:
         run.log_series({k: [finite(x) for x in v] for k, v in outcome.steps.items()})
-    best_params = {a.key: a.display(int(compiled.grid_idx[best, j])) for j, a in enumerate(compiled.axes)}
+    best_params = {a.key: a.display(int(ev.grid_idx[best, j])) for j, a in enumerate(ev.axes)}
     run.set_tags(
         {
-            "n_combos": str(compiled.n_combos),
+            "n_combos": str(ev.n_combos),
             "best_combo": str(best),
             "objective_metric": spec.objective.metric,
             "filters": ",".join(spec.filters.enabled) or "none",
@@ -150,7 +161,8 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
             **{f"best.{k}": str(v) for k, v in best_params.items()},
         }
     )
-    rec = records(panel, compiled, spec.initial_capital, best, int(metrics[best, E.M_N_TRADES]))
+    compiled, combo = ev.compiled_for(best)
+    rec = records(panel, compiled, spec.initial_capital, combo, int(metrics[best, E.M_N_TRADES]))
     files = {
         "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg, resolve=True)),
         "grid.parquet": table.write_parquet,
@@ -160,10 +172,51 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     if spec.tracking.log_trades:
         files["trades.parquet"] = rec.trades.write_parquet
         files["equity.parquet"] = rec.equity.write_parquet
-    run.log_files(files)
     print_filters(report, console=console)
-    print_best(table, compiled, order, spec, run.run_id, survivors=report.survivors if report.outcomes else None)
+    if ev.history:
+        files["search_history.html"] = lambda p: p.write_text(search_figure(ev, spec.objective.metric))
+        files["search_history.parquet"] = pl.DataFrame(ev.history).with_row_index("generation").write_parquet
+    run.log_files(files)
+    print_best(table, ev, order, spec, run.run_id, survivors=report.survivors if report.outcomes else None)
     return value
+
+
+def _evaluate(spec: RunSpec, cfg: DictConfig, panel, run: TrackedRun) -> tuple[Evaluation, Plan]:
+    """The grid in one kernel call (a few, with progress), or a search's candidates."""
+    bar_ms = timeframe_ms(panel.timeframe)
+    if spec.search.method == "nevergrad":
+        from runner.search.job import compile_rows, corner_rows, param_search
+        from runner.search.space import build_space
+
+        space = build_space(spec, spec.search)
+        corners = compile_rows(spec, panel, space.axes, corner_rows(space))
+        schedule = plan(spec.filters, panel.times, bar_ms, lookback(corners.warm, panel.tradable))
+        blk = schedule.partition.blk if schedule.needs_blocks else None
+        resumed = bool(spec.search.resume)
+        return param_search(spec, panel, run, blk, schedule.partition.n_blocks, resumed, console), schedule
+    if spec.search.method == "discover":
+        from runner.discovery.job import discover
+
+        return discover(spec, cfg, panel, run, console)
+    with console.status("computing indicators"):
+        compiled = compile_strategy(spec, panel)
+    schedule = plan(spec.filters, panel.times, bar_ms, lookback(compiled.warm, panel.tradable))
+    metrics, blocks = run_grid(
+        panel,
+        compiled,
+        spec.initial_capital,
+        blk=schedule.partition.blk if schedule.needs_blocks else None,
+        n_blocks=schedule.partition.n_blocks,
+    )
+    ev = Evaluation(
+        compiled.axes,
+        compiled.grid_idx,
+        metrics,
+        blocks,
+        compiled.params[:, E.P_LEVERAGE],
+        compiled_for=lambda i: (compiled, i),
+    )
+    return ev, schedule
 
 
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent.parent / "conf"), config_name="config")

@@ -1,6 +1,7 @@
 """Run a compiled grid through the kernels; pick the best combination; build records."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -8,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernels import enums as E
 from kernels.simulate import simulate_grid, simulate_records
-from runner.config import ObjectiveSpec
+from runner.config import Axis, ObjectiveSpec
 from runner.data.panel import MarketPanel
 from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
@@ -21,6 +22,25 @@ class Records:
     trades: pl.DataFrame
     equity: pl.DataFrame
     metrics: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    """Every combination a job evaluated (a grid, or a search's candidates): the axes and value
+    indices of each, their metrics and block statistics, and how to rebuild one for its records."""
+
+    axes: list[Axis]
+    grid_idx: np.ndarray
+    metrics: np.ndarray
+    blocks: np.ndarray
+    leverage: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # grid-table columns (generation, fitness)
+    compiled_for: Callable[[int], tuple[Compiled, int]] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)  # a search's generations
+
+    @property
+    def n_combos(self) -> int:
+        return self.metrics.shape[0]
 
 
 def _market(panel: MarketPanel) -> tuple:
@@ -36,9 +56,10 @@ def run_grid(
     n_blocks: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Metrics ``(n_combos, N_METRICS)`` and block statistics ``(n_combos, n_blocks, N_BLOCK)`` (empty
-    without ``blk``, a block id per bar); large grids run in a few chunks to show progress."""
+    without ``blk``, a block id per bar); large grids run in a few chunks to show progress (without
+    ``progress``, every grid is one kernel call)."""
     n = compiled.n_combos
-    n_chunks = 1 if n <= CHUNK_MIN else min(20, max(2, n // CHUNK_MIN))
+    n_chunks = 1 if n <= CHUNK_MIN or not progress else min(20, max(2, n // CHUNK_MIN))
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     out = np.empty((n, E.N_METRICS))
     blk = np.zeros(0, np.int64) if blk is None else np.ascontiguousarray(blk, dtype=np.int64)

@@ -17,6 +17,7 @@ from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
 from runner.filters.spec import FiltersSpec, filters_spec
+from runner.search.spec import SearchSpec, search_spec
 from runner.strategy.dsl import parse_strategy
 from runner.values import expand
 
@@ -66,6 +67,7 @@ class RunSpec:
     tracking: TrackingSpec
     top: int = 10
     filters: FiltersSpec = field(default_factory=FiltersSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -279,8 +281,9 @@ def validate(cfg: DictConfig) -> RunSpec:
         tracking=tracking_spec(cfg),
         top=int(top),
         filters=filters_spec(_get(cfg, "filters")),
+        search=search_spec(_get(cfg, "search")),
         extras={"margin_mode": mode, "sizing_method": method},
     )
-    if spec.n_combos > MAX_GRID:
+    if spec.n_combos > MAX_GRID and not spec.search.active:
         raise ConfigError(f"the in-job grid has {spec.n_combos:,} combinations; at most {MAX_GRID:,} per job")
     return spec

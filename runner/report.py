@@ -124,3 +124,32 @@ def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -
             fmt("objective", m.get("objective")),
         )
     console.print(out)
+
+
+def search_figure(ev, metric: str) -> str:
+    """A self-contained HTML page (plotly.js embedded) of a search's fitness per generation: best,
+    median and best so far, over every candidate evaluated."""
+    import plotly.graph_objects as go
+
+    gens = np.arange(len(ev.history))
+    fig = go.Figure()
+    fitness = ev.extra["fitness"]
+    ok = np.isfinite(fitness)
+    fig.add_trace(
+        go.Scatter(
+            x=ev.extra["generation"][ok],
+            y=fitness[ok],
+            mode="markers",
+            name="candidates",
+            marker={"size": 4, "opacity": 0.35, "color": "grey"},
+        )
+    )
+    for key, label in (("search_best", "best"), ("search_median", "median"), ("search_best_so_far", "best so far")):
+        fig.add_trace(go.Scatter(x=gens, y=[h[key] for h in ev.history], mode="lines+markers", name=label))
+    fig.update_layout(
+        title=f"search fitness per generation ({metric}, higher is better)",
+        xaxis_title="generation",
+        yaxis_title=metric,
+        template="plotly_white",
+    )
+    return fig.to_html(include_plotlyjs=True, full_html=True)

@@ -108,6 +108,18 @@ class TrackedRun:
         self.run_id = run.info.run_id
         self.artifact_uri = run.info.artifact_uri
 
+    @classmethod
+    def attach(cls, spec: TrackingSpec, run_id: str) -> "TrackedRun":
+        """Continue an existing run (a resumed search): it is RUNNING again and gets the new results."""
+        self = cls.__new__(cls)
+        self.client = client_for(spec)
+        run = self.client.get_run(run_id)
+        self.experiment_id = run.info.experiment_id
+        self.run_id = run_id
+        self.artifact_uri = run.info.artifact_uri
+        self.client.update_run(run_id, status="RUNNING")
+        return self
+
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 

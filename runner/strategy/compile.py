@@ -90,12 +90,12 @@ class _Lin:
 
 
 class _Compiler:
-    def __init__(self, spec: RunSpec, panel: MarketPanel):
+    def __init__(self, spec: RunSpec, panel: MarketPanel, grid: np.ndarray | None = None):
         self.spec = spec
         self.strat: StrategySpec = spec.strategy
         self.panel = panel
         self.axes = spec.axes
-        self.grid = expand_grid(self.axes)
+        self.grid = expand_grid(self.axes) if grid is None else np.ascontiguousarray(grid, dtype=np.int64)
         self.n = self.grid.shape[0]
         self.columns: list[np.ndarray] = []
         self.described: list[str] = []
@@ -350,6 +350,7 @@ def _evaluate(node: Node, env: dict[str, np.ndarray]) -> np.ndarray | float:
     return a / b
 
 
-def compile_strategy(spec: RunSpec, panel: MarketPanel) -> Compiled:
-    """Kernel inputs for every combination of ``spec``'s grid over ``panel``."""
-    return _Compiler(spec, panel).compile()
+def compile_strategy(spec: RunSpec, panel: MarketPanel, grid: np.ndarray | None = None) -> Compiled:
+    """Kernel inputs for every combination of ``spec``'s grid over ``panel``, or only for the rows of
+    ``grid`` (value indices into each axis, as ``expand_grid`` makes them) when given."""
+    return _Compiler(spec, panel, grid).compile()

@@ -1,0 +1,1 @@
+"""In-job evolutionary search with nevergrad: each generation is one kernel call."""

@@ -1,0 +1,128 @@
+"""The ``search`` config group as typed settings; every error names the key and what is valid."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.errors import ConfigError
+
+METHODS = ("none", "nevergrad", "discover")
+OPTIMIZERS = (
+    "NGOpt",
+    "TwoPointsDE",
+    "DE",
+    "CMA",
+    "OnePlusOne",
+    "DiscreteOnePlusOne",
+    "PortfolioDiscreteOnePlusOne",
+    "RandomSearch",
+)
+FIELDS = ("method", "optimizer", "budget", "num_workers", "seed", "pareto", "resume", "space", "discover")
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One searched dimension: a number in [low, high] (integer, on a step grid, or log-scaled) or
+    one of ``choices``."""
+
+    key: str
+    low: float = 0.0
+    high: float = 0.0
+    integer: bool = False
+    step: float | None = None
+    log: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    method: str = "none"
+    optimizer: str = "NGOpt"
+    budget: int = 200
+    num_workers: int = 20
+    seed: int = 0
+    pareto: bool = False
+    resume: str | None = None
+    space: tuple[Dim, ...] = ()
+    discover: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.method != "none"
+
+
+def _int(raw: Mapping, key: str, lo: int, hi: int) -> int:
+    v = raw.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError(f"search.{key}={v!r}: must be an integer from {lo} to {hi:,}")
+    return v
+
+
+def _dim(key: str, body: Any) -> Dim:
+    where = f"search.space.{key}"
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{where}={body!r}: must be {{type: int|float, low, high}} or {{choices: [...]}}")
+    if "choices" in body:
+        choices = body["choices"]
+        if not isinstance(choices, (list, tuple)) or not choices:
+            raise ConfigError(f"{where}.choices={choices!r}: must be a non-empty list")
+        return Dim(key, choices=tuple(str(c) for c in choices))
+    kind = body.get("type", "float")
+    if kind not in ("int", "float"):
+        raise ConfigError(f"{where}.type={kind!r}: valid: int, float")
+    bounds = []
+    for b in ("low", "high"):
+        v = body.get(b)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{where}.{b}={v!r}: must be a number")
+        bounds.append(float(v))
+    if bounds[0] >= bounds[1]:
+        raise ConfigError(f"{where}: low={bounds[0]:g} must be below high={bounds[1]:g}")
+    step = body.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+        raise ConfigError(f"{where}.step={step!r}: must be a number > 0 or null")
+    log = bool(body.get("log", False))
+    if log and bounds[0] <= 0:
+        raise ConfigError(f"{where}: a log-scaled dimension needs low > 0")
+    unknown = sorted(set(body) - {"type", "low", "high", "step", "log"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; valid: type, low, high, step, log, choices")
+    return Dim(key, bounds[0], bounds[1], kind == "int", None if step is None else float(step), log)
+
+
+def search_spec(raw: Any) -> SearchSpec:
+    """Parse the composed ``search`` node (``None``: no search)."""
+    if raw is None:
+        return SearchSpec()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"search={raw!r}: choose a config of the search group: none, nevergrad, discover")
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"search.{unknown[0]}: unknown setting; valid: {', '.join(FIELDS)}")
+    method = raw.get("method", "none")
+    if method not in METHODS:
+        raise ConfigError(f"search.method={method!r}: valid: {', '.join(METHODS)}")
+    if method == "none":
+        return SearchSpec()
+    optimizer = raw.get("optimizer", "NGOpt")
+    import nevergrad as ng
+
+    if optimizer not in ng.optimizers.registry:
+        raise ConfigError(f"search.optimizer={optimizer!r}: not a nevergrad optimizer; e.g. {', '.join(OPTIMIZERS)}")
+    budget = _int(raw, "budget", 1, 10_000_000)
+    workers = _int(raw, "num_workers", 1, 100_000)
+    seed = _int(raw, "seed", 0, 2**31 - 1)
+    pareto = raw.get("pareto", False)
+    if not isinstance(pareto, bool):
+        raise ConfigError(f"search.pareto={pareto!r}: must be true or false")
+    resume = raw.get("resume")
+    if resume is not None and (not isinstance(resume, str) or not resume.strip()):
+        raise ConfigError(f"search.resume={resume!r}: a run id, 'last', or null")
+    space = raw.get("space") or {}
+    if not isinstance(space, Mapping):
+        raise ConfigError(f"search.space={space!r}: must map config keys to {{type, low, high}} or {{choices}}")
+    dims = tuple(_dim(str(k), v) for k, v in space.items())
+    discover = raw.get("discover") or {}
+    if not isinstance(discover, Mapping):
+        raise ConfigError(f"search.discover={discover!r}: must be a mapping")
+    return SearchSpec(method, optimizer, budget, workers, seed, pareto, resume, dims, dict(discover))
