@@ -131,7 +131,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     )
     with console.status("overfitting defenses"):
         report = evaluate(schedule, ctx)
-    order = rank(metrics, spec.objective, report.survivors)
+    order = rank(metrics, spec.objective, report.survivors, ev.rank_values)
     best = int(order[0])
     table = grid_table(ev, metrics, spec.objective, {**ev.extra, **report.columns})
     objective = float(table["objective"][best])

@@ -37,6 +37,7 @@ class Evaluation:
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # grid-table columns (generation, fitness)
     compiled_for: Callable[[int], tuple[Compiled, int]] | None = None
     history: list[dict[str, float]] = field(default_factory=list)  # a search's generations
+    rank_values: np.ndarray | None = None  # higher is better; ranks instead of the objective (discovery)
 
     @property
     def n_combos(self) -> int:
@@ -89,10 +90,13 @@ def objective_values(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarra
     return objective_of(metrics[:, E.METRIC_NAMES.index(objective.metric)], metrics[:, E.M_N_LIQUIDATIONS], objective)
 
 
-def rank(metrics: np.ndarray, objective: ObjectiveSpec, allowed: np.ndarray | None = None) -> np.ndarray:
-    """Combination indices best first: the ``allowed`` ones (survivors of the filters) by objective,
-    then the others by objective; discarded and undefined ones last (in grid order)."""
-    values = objective_values(metrics, objective)
+def rank(
+    metrics: np.ndarray, objective: ObjectiveSpec, allowed: np.ndarray | None = None, values: np.ndarray | None = None
+) -> np.ndarray:
+    """Combination indices best first: the ``allowed`` ones (survivors of the filters) by objective
+    (or by ``values``, higher is better), then the others; discarded and undefined ones last (in
+    grid order)."""
+    values = objective_values(metrics, objective) if values is None else values
     key = np.where(np.isnan(values), -np.inf, values)
     tier = np.where(np.isnan(values), 2, 0 if allowed is None else np.where(allowed, 0, 1))
     return np.lexsort((np.arange(len(key)), -key, tier))

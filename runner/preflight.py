@@ -23,10 +23,13 @@ def expand_shorthand(args: list[str]) -> list[str]:
     """Short forms of common overrides.
 
     ``leverage=5`` (or ``1,3,5``, ``[1,3]``, ``int(interval(1,20))``) means ``leverage.value=...``;
-    ``strategy.params.lower=25`` sets the parameter's value: ``strategy.params.lower.default=25``.
+    ``strategy.params.lower=25`` sets the parameter's value: ``strategy.params.lower.default=25``;
+    ``+experiment=x`` is ``experiment=x``.
     """
     out = []
     for arg in args:
+        if arg.startswith("+experiment="):  # the lightning-hydra-template spelling; experiment is a group here
+            arg = arg[1:]
         m = _NUMERIC_SHORTHAND.match(arg)
         p = _PARAM_SHORTHAND.match(arg)
         if m:

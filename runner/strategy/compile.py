@@ -20,7 +20,7 @@ from runner.errors import ConfigError
 from runner.strategy import timeframe as tfm
 from runner.strategy.dsl import CondSpec, IndicatorSpec, StrategySpec, Value, used_names
 from runner.strategy.expr import Bin, Neg, Node, Num, Ref, refs
-from runner.strategy.indicators import SOURCES, compute, price_source
+from runner.strategy.indicators import SOURCES, IndicatorType, compute, price_source
 from runner.strategy.timefilter import entry_mask
 
 STOP_PARAM = {0: E.P_STOP_LOSS, 1: E.P_TAKE_PROFIT, 2: E.P_TRAILING_STOP}
@@ -72,6 +72,53 @@ def expand_grid(axes: list[Axis]) -> np.ndarray:
     return np.indices(shape, dtype=np.int64).reshape(len(shape), -1).T.copy()
 
 
+class Frames:
+    """A panel's market data on its own and on higher timeframes (resampled once each)."""
+
+    def __init__(self, panel: MarketPanel):
+        self.panel = panel
+        self.frames: dict[str | None, tuple] = {}
+
+    def frame(self, tf: str | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """Bars of timeframe ``tf`` (None: the panel's) and, for a higher one, which of its bars
+        each panel bar may see (only completed ones)."""
+        if tf not in self.frames:
+            p = self.panel
+            raw = {"open": p.open, "high": p.high, "low": p.low, "close": p.close, "volume": p.volume}
+            if tf is None:
+                self.frames[tf] = (raw, None)
+            else:
+                starts, visible = tfm.buckets(p.times, timeframe_ms(p.timeframe), timeframe_ms(tf))
+                self.frames[tf] = (tfm.resample(raw, starts), visible)
+        return self.frames[tf]
+
+    def price(self, name: str, tf: str | None = None) -> np.ndarray:
+        raw, _ = self.frame(tf)
+        return price_source(name, raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"])
+
+
+def indicator_series(
+    frames: Frames, itype: IndicatorType, params: dict[str, float], source, tf: str | None, shift: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every output of one indicator as (values on its own timeframe, values aligned to the panel's
+    bars); ``source`` is a price field's name or an array on the indicator's timeframe."""
+    _, visible = frames.frame(tf)
+    inputs = []
+    for name in itype.inputs:
+        if name != "src":
+            inputs.append(frames.price(name, tf))
+        elif isinstance(source, str):
+            inputs.append(frames.price(source, tf))
+        else:
+            inputs.append(source)
+    out = []
+    for values in compute(itype, inputs, params):
+        if shift:
+            values = np.concatenate([np.full((shift, values.shape[1]), np.nan), values[:-shift]])
+        out.append((values, values if visible is None else tfm.align(values, visible)))
+    return out
+
+
 class _Lin:
     """``const + sum(coef * series)``; ``terms`` maps a series key to (expression, coefficients)."""
 
@@ -102,7 +149,7 @@ class _Compiler:
         self.native: dict[int, np.ndarray] = {}
         self.series: dict[str, np.ndarray] = {}  # name -> column per combination
         self.derived: dict[tuple, int] = {}
-        self.frames: dict[str | None, tuple] = {}
+        self.frames = Frames(panel)
         self.values: dict[str, np.ndarray] = {}
         for j, axis in enumerate(self.axes):
             self.values[axis.key] = np.asarray(axis.values, dtype=np.float64)[self.grid[:, j]]
@@ -118,19 +165,10 @@ class _Compiler:
 
     # -- market data on a timeframe ------------------------------------------------------
     def frame(self, tf: str | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        if tf not in self.frames:
-            p = self.panel
-            raw = {"open": p.open, "high": p.high, "low": p.low, "close": p.close, "volume": p.volume}
-            if tf is None:
-                self.frames[tf] = (raw, None)
-            else:
-                starts, visible = tfm.buckets(p.times, timeframe_ms(p.timeframe), timeframe_ms(tf))
-                self.frames[tf] = (tfm.resample(raw, starts), visible)
-        return self.frames[tf]
+        return self.frames.frame(tf)
 
     def price(self, name: str, tf: str | None = None) -> np.ndarray:
-        raw, _ = self.frame(tf)
-        return price_source(name, raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"])
+        return self.frames.price(name, tf)
 
     def price_column(self, name: str) -> np.ndarray:
         if name not in self.series:
@@ -160,27 +198,17 @@ class _Compiler:
             uniq, inverse = np.zeros((1, 0)), np.zeros(self.n, dtype=np.int64)
         outputs = ind.type.outputs
         base = len(self.columns)
-        _, visible = self.frame(ind.timeframe)
         for row in uniq:
             params = dict(zip(ind.params, (float(v) for v in row), strict=False))
-            inputs = []
-            for name in ind.type.inputs:
-                if name != "src":
-                    inputs.append(self.price(name, ind.timeframe))
-                elif from_ind:
-                    inputs.append(self.native[int(row[-1])])
-                else:
-                    inputs.append(self.price(ind.source, ind.timeframe))
-            outs = compute(ind.type, inputs, params)
-            for o, values in zip(outputs, outs, strict=True):
-                if ind.shift:
-                    values = np.concatenate([np.full((ind.shift, values.shape[1]), np.nan), values[: -ind.shift]])
-                aligned = values if visible is None else tfm.align(values, visible)
-                label = ", ".join(f"{k}={v:g}" for k, v in params.items())
+            src = self.native[int(row[-1])] if from_ind else ind.source
+            label = ", ".join(f"{k}={v:g}" for k, v in params.items())
+            for o, (native, aligned) in zip(
+                outputs, indicator_series(self.frames, ind.type, params, src, ind.timeframe, ind.shift), strict=True
+            ):
                 col = self.add_column(
                     aligned, f"{ind.name}.{o}({label})" + (f"@{ind.timeframe}" if ind.timeframe else "")
                 )
-                self.native[col] = values
+                self.native[col] = native
         inverse = inverse.reshape(-1).astype(np.int64)
         for k, o in enumerate(outputs):
             self.series[f"{ind.name}.{o}"] = base + inverse * len(outputs) + k

@@ -1,0 +1,144 @@
+"""Many genomes as one signal program, so that a generation is one kernel call.
+
+The program's shape is shared by every candidate: each group holds ``max_entry`` (or ``max_exit``)
+slot clauses of two rows, a threshold row (``>``) and a crossing row (``crosses_above``), each
+with one side of two terms; exit groups also hold a gate row. A candidate chooses the numbers:
+its active row reads ``sign * (lhs - rhs)`` (``<`` and ``crosses_below`` are the negation, which is
+exact in floating point), its other row never holds (``-1 > 0``), an unused slot always holds
+(``1 > 0``), and an exit group without conditions never fires (its gate is ``-1 > 0``), as an
+absent group of the DSL. Terms an inactive row reads are the all-zero column.
+"""
+
+import numpy as np
+
+from kernels import enums as E
+from runner.config import RunSpec
+from runner.data.panel import MarketPanel
+from runner.discovery.genome import Cond, Genome
+from runner.strategy.compile import Compiled, Frames, indicator_series
+from runner.strategy.indicators import INDICATORS
+
+ZERO, CLOSE = 0, 1
+STOPS = (E.P_STOP_LOSS, E.P_TAKE_PROFIT, E.P_TRAILING_STOP)
+
+
+class Columns:
+    """Indicator columns aligned to the panel, computed once per (type, period, timeframe) and kept
+    for the whole search; ``first`` is each column's first defined bar per asset."""
+
+    def __init__(self, panel: MarketPanel):
+        self.panel = panel
+        self.frames = Frames(panel)
+        zero = np.zeros((panel.n_bars, panel.n_assets))
+        close = np.where(np.isfinite(panel.close), panel.close, np.nan)
+        self.values: dict[tuple, np.ndarray] = {("zero",): zero, ("close",): close}
+
+    def key(self, c: Cond) -> tuple:
+        return (c.gene.type, c.period, c.tf, c.gene.output)
+
+    def get(self, key: tuple) -> np.ndarray:
+        if key not in self.values:
+            itype = INDICATORS[key[0]]
+            gene_fixed = {"nbdev": 2.0} if key[0] == "BBANDS" else {}
+            params = {"period": float(key[1]), **gene_fixed}
+            for o, (_, aligned) in zip(
+                itype.outputs, indicator_series(self.frames, itype, params, "close", key[2], 0), strict=True
+            ):
+                self.values[(key[0], key[1], key[2], o)] = np.where(np.isfinite(aligned), aligned, np.nan)
+        return self.values[key]
+
+
+def _first_valid(values: np.ndarray) -> np.ndarray:
+    defined = ~np.isnan(values)
+    return np.where(defined.any(axis=0), defined.argmax(axis=0), values.shape[0])
+
+
+def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[int, int], cols: Columns) -> Compiled:
+    """One program for every genome (a candidate per combination)."""
+    n = len(genomes)
+    # the shared shape: rows per group, two terms on each row's first side
+    ops: list[int] = []
+    clause_start, group_start = [0], [0]
+    for g in range(E.N_GROUPS):
+        for _ in range(slots[g]):
+            ops += [E.OP_GT, E.OP_CROSS_ABOVE]
+            clause_start.append(len(ops))
+        if g in (E.G_LONG_EXIT, E.G_SHORT_EXIT):
+            ops.append(E.OP_GT)
+            clause_start.append(len(ops))
+        group_start.append(len(clause_start) - 1)
+    n_rows = len(ops)
+    side_start = np.zeros(2 * n_rows + 1, dtype=np.int64)
+    side_start[1::2] = 2 * np.arange(1, n_rows + 1)
+    side_start[2::2] = 2 * np.arange(1, n_rows + 1)
+
+    keys: dict[tuple, int] = {("zero",): ZERO, ("close",): CLOSE}
+    term_col = np.zeros((n, 2 * n_rows), dtype=np.int64)
+    term_coef = np.zeros((n, 2 * n_rows))
+    side_add = np.zeros((n, 2 * n_rows))
+    used: list[set[int]] = []
+    for c, genome in enumerate(genomes):
+        r = 0
+        reads: set[int] = set()
+        for g in range(E.N_GROUPS):
+            conds = genome.groups.get(g, [])
+            for k in range(slots[g]):
+                if k >= len(conds):
+                    side_add[c, 2 * r] = 1.0  # an unused slot holds
+                    side_add[c, 2 * r + 2] = -1.0
+                else:
+                    cond = conds[k]
+                    col = keys.setdefault(cols.key(cond), len(keys))
+                    sign = 1.0 if cond.op in (">", "crosses_above") else -1.0
+                    active = r if cond.op in (">", "<") else r + 1
+                    other = r + 1 if active == r else r
+                    side_add[c, 2 * other] = -1.0
+                    if cond.threshold is None:  # sign * (close - indicator)
+                        term_col[c, 2 * active : 2 * active + 2] = (CLOSE, col)
+                        term_coef[c, 2 * active : 2 * active + 2] = (sign, -sign)
+                        reads.update((CLOSE, col))
+                    else:  # sign * (indicator - threshold)
+                        term_col[c, 2 * active] = col
+                        term_coef[c, 2 * active] = sign
+                        side_add[c, 2 * active] = -sign * cond.threshold
+                        reads.add(col)
+                r += 2
+            if g in (E.G_LONG_EXIT, E.G_SHORT_EXIT):
+                side_add[c, 2 * r] = 1.0 if conds else -1.0
+                r += 1
+        used.append(reads)
+
+    ordered = sorted(keys, key=keys.get)
+    ind = np.ascontiguousarray(np.stack([cols.get(k) for k in ordered]))
+    first = np.stack([_first_valid(ind[j]) for j in range(len(ordered))])  # (n_cols, n_assets)
+    warm = np.zeros((n, panel.n_assets), dtype=np.int64)
+    for c, reads in enumerate(used):
+        if reads:
+            warm[c] = first[sorted(reads)].max(axis=0)
+
+    params = np.zeros((n, E.N_SIM_PARAMS))
+    for col, axis in spec.sim_axes.items():
+        params[:, col] = axis.values[0]
+    params[:, E.P_DIRECTION] = [E.DIRECTIONS.index(g.direction) for g in genomes]
+    params[:, E.P_LEVERAGE] = [g.leverage for g in genomes]
+    params[:, E.P_POSITION_FRACTION] = [g.sizing for g in genomes]
+    for p, key in zip(STOPS, ("stop_loss", "take_profit", "trailing_stop"), strict=True):
+        v = np.array([getattr(g, key) for g in genomes], dtype=np.float64)
+        params[:, p] = np.where(v > 0, v / 100.0, np.nan)
+    return Compiled(
+        ind=ind,
+        cond_op=np.asarray(ops, dtype=np.int64),
+        clause_start=np.asarray(clause_start, dtype=np.int64),
+        group_start=np.asarray(group_start, dtype=np.int64),
+        side_start=side_start,
+        term_col=term_col,
+        term_coef=term_coef,
+        side_add=side_add,
+        entry_ok=np.ones(panel.n_bars, dtype=np.bool_),
+        warm=warm,
+        stop_col=np.full((n, 3), -1, dtype=np.int64),
+        params=np.ascontiguousarray(params),
+        axes=[],
+        grid_idx=np.zeros((n, 0), dtype=np.int64),
+        columns=[" ".join(map(str, k)) for k in ordered],
+    )
