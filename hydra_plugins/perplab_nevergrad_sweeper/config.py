@@ -20,7 +20,7 @@ class ScalarConfigSpec:
 
 @dataclass
 class OptimConf:
-    optimizer: str = "NGOpt"  # any name of nevergrad's optimizer registry
+    optimizer: str = "TwoPointsDE"  # any name of nevergrad's optimizer registry (see the README on NGOpt)
     budget: int = 80  # jobs in all
     num_workers: int = 10  # jobs per batch (the launcher may run them in parallel)
     noisy: bool = False

@@ -37,7 +37,7 @@ class Dim:
 @dataclass(frozen=True)
 class SearchSpec:
     method: str = "none"
-    optimizer: str = "NGOpt"
+    optimizer: str = "TwoPointsDE"
     budget: int = 200
     num_workers: int = 20
     seed: int = 0
@@ -90,6 +90,21 @@ def _dim(key: str, body: Any) -> Dim:
     return Dim(key, bounds[0], bounds[1], kind == "int", None if step is None else float(step), log)
 
 
+DIM_KEYS = {"type", "low", "high", "step", "log", "choices"}
+
+
+def _flat(space: Mapping, prefix: str = "") -> dict[str, Any]:
+    """``{leverage: {value: {low: 1, ...}}}`` (as a command line makes it) -> ``{"leverage.value": {...}}``."""
+    out: dict[str, Any] = {}
+    for k, v in space.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v and not set(v) & DIM_KEYS:
+            out.update(_flat(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
 def search_spec(raw: Any) -> SearchSpec:
     """Parse the composed ``search`` node (``None``: no search)."""
     if raw is None:
@@ -104,7 +119,7 @@ def search_spec(raw: Any) -> SearchSpec:
         raise ConfigError(f"search.method={method!r}: valid: {', '.join(METHODS)}")
     if method == "none":
         return SearchSpec()
-    optimizer = raw.get("optimizer", "NGOpt")
+    optimizer = raw.get("optimizer", "TwoPointsDE")
     import nevergrad as ng
 
     if optimizer not in ng.optimizers.registry:
@@ -121,7 +136,7 @@ def search_spec(raw: Any) -> SearchSpec:
     space = raw.get("space") or {}
     if not isinstance(space, Mapping):
         raise ConfigError(f"search.space={space!r}: must map config keys to {{type, low, high}} or {{choices}}")
-    dims = tuple(_dim(str(k), v) for k, v in space.items())
+    dims = tuple(_dim(k, v) for k, v in _flat(space).items())
     discover = raw.get("discover") or {}
     if not isinstance(discover, Mapping):
         raise ConfigError(f"search.discover={discover!r}: must be a mapping")

@@ -1,0 +1,53 @@
+"""Synthetic bars with a planted rule: after RSI(7) closes below 20 the price rises for 3 bars."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import talib
+
+from runner.data.panel import MarketPanel
+
+HOUR = 3_600_000
+T0 = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def planted_closes(n: int = 6000, seed: int = 7, period: int = 7, level: float = 20.0, boost: float = 0.012):
+    """A random walk whose next 3 bars gain ``boost`` each after RSI(period) < level (TA-Lib's RSI,
+    recomputed on the last 200 bars; the planted signal is only approximately TA-Lib's full-history
+    value, as a real edge would be)."""
+    rng = np.random.default_rng(seed)
+    close = np.empty(n)
+    close[0] = 100.0
+    pending = 0
+    for t in range(1, n):
+        r = rng.normal(0.0, 0.01)
+        if pending:
+            r += boost
+            pending -= 1
+        close[t] = close[t - 1] * np.exp(r)
+        if t > 50 and not pending:
+            rsi = talib.RSI(close[max(0, t - 200) : t + 1], timeperiod=period)[-1]
+            if rsi < level:
+                pending = 3
+    return close
+
+
+def panel_of(closes: np.ndarray) -> MarketPanel:
+    c = np.ascontiguousarray(closes[:, None])
+    o = np.r_[c[:1], c[:-1]]
+    n = c.shape[0]
+    return MarketPanel(
+        symbols=("SYNUSDT",),
+        timeframe="1h",
+        times=T0 + HOUR * np.arange(n, dtype=np.int64),
+        open=o,
+        high=np.maximum(o, c),
+        low=np.minimum(o, c),
+        close=c,
+        volume=np.ones_like(c),
+        tradable=np.ones((n, 1), dtype=np.bool_),
+        funding=np.zeros((n, 1)),
+        settle=c.copy(),
+        fingerprint="planted",
+        sources={},
+    )
