@@ -284,6 +284,18 @@ def validate(cfg: DictConfig) -> RunSpec:
         search=search_spec(_get(cfg, "search")),
         extras={"margin_mode": mode, "sizing_method": method},
     )
+    if spec.search.method == "nevergrad":  # checked before anything runs
+        from runner.search.space import build_space
+
+        build_space(spec, spec.search)
+    if spec.search.method == "discover":
+        from runner.discovery.catalog import discover_spec
+        from runner.discovery.job import IN_SAMPLE
+
+        discover_spec(spec.search.discover, spec.data.timeframe)
+        if metric not in IN_SAMPLE:
+            valid = ", ".join(IN_SAMPLE)
+            raise ConfigError(f"objective.metric={metric!r}: discovery's in-sample fitness takes {valid}")
     if spec.n_combos > MAX_GRID and not spec.search.active:
         raise ConfigError(f"the in-job grid has {spec.n_combos:,} combinations; at most {MAX_GRID:,} per job")
     return spec

@@ -28,7 +28,8 @@ def sweep(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, np.n
         timeout=300,
     )
     values = np.loadtxt(log, ndmin=2) if log.exists() else np.zeros((0, 3))
-    result = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text()) if out.returncode == 0 else {}
+    found = tmp_path / "sweep" / "optimization_results.yaml"
+    result = yaml.safe_load(found.read_text()) if out.returncode == 0 else {}
     return out, values, result
 
 
