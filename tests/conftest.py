@@ -44,3 +44,10 @@ def data_copy(tmp_path: Path) -> Path:
             name = f"{sym}-1h.csv.gz" if sub == "klines_1h" else f"{sym}-funding.csv.gz"
             shutil.copy(DATA_ROOT / "binance" / "futures_um" / sub / name, dst / name)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri(monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo it after every test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "unset")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")

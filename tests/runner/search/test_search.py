@@ -174,7 +174,7 @@ def test_bad_search_settings_name_the_key(tmp_path, override, message):
 
 
 def test_a_grid_axis_the_search_does_not_cover_is_refused(tmp_path):
-    spec = spec_for(tmp_path, "leverage=[1,2]")
-    with pytest.raises(ConfigError, match="a search takes one value for every dimension"):
-        build_space(spec, spec.search)
-    assert math.isfinite(spec.initial_capital)
+    with pytest.raises(ConfigError, match=r"leverage.value=\[1, 2\]: a search takes one value for every dimension"):
+        spec_for(tmp_path, "leverage=[1,2]")
+    spec = spec_for(tmp_path, "leverage=[1,2]", "+search.space.leverage.value={type:int,low:1,high:2}")
+    assert math.isfinite(spec.initial_capital) and len(build_space(spec, spec.search).dims) == 3
