@@ -35,12 +35,12 @@ def in_job(store: str, budget: int, workers: int) -> tuple[float, int]:
 
     _, spec = spec_for(store, "search=nevergrad", f"search.budget={budget}", f"search.num_workers={workers}")
     panel = build_panel(spec.data)
-    param_search(spec, panel, TrackedRun(spec.tracking, "warm-up", {}), None, 0, False)  # compile, caches
+    param_search(spec, panel, TrackedRun(spec.tracking, "warm-up", {}))  # compile, caches
     _, spec = spec_for(
         store, "search=nevergrad", f"search.budget={budget}", f"search.num_workers={workers}", "search.seed=1"
     )
     t = time.perf_counter()
-    ev = param_search(spec, panel, TrackedRun(spec.tracking, "bench", {}), None, 0, False)
+    ev, _ = param_search(spec, panel, TrackedRun(spec.tracking, "bench", {}))
     return time.perf_counter() - t, ev.n_combos
 
 
@@ -56,7 +56,7 @@ def discovery(store: str, budget: int, workers: int) -> tuple[float, int]:
     spec = validate(cfg)
     panel = build_panel(spec.data)
     t = time.perf_counter()
-    ev, _ = discover(spec, cfg, panel, TrackedRun(spec.tracking, "bench", {}))
+    ev, _ = discover(spec, panel, TrackedRun(spec.tracking, "bench", {}))
     return time.perf_counter() - t, ev.n_combos
 
 

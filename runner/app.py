@@ -116,7 +116,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
     }
     run.set_tags(data_tags)
-    ev, schedule = _evaluate(spec, cfg, panel, run)
+    ev, schedule = _evaluate(spec, panel, run)
     metrics = ev.metrics
     ctx = Context(
         metrics,
@@ -181,26 +181,20 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     return value
 
 
-def _evaluate(spec: RunSpec, cfg: DictConfig, panel, run: TrackedRun) -> tuple[Evaluation, Plan]:
+def _evaluate(spec: RunSpec, panel, run: TrackedRun) -> tuple[Evaluation, Plan]:
     """The grid in one kernel call (a few, with progress), or a search's candidates."""
-    bar_ms = timeframe_ms(panel.timeframe)
+    resumed = bool(spec.search.resume)
     if spec.search.method == "nevergrad":
-        from runner.search.job import compile_rows, corner_rows, param_search
-        from runner.search.space import build_space
+        from runner.search.job import param_search
 
-        space = build_space(spec, spec.search)
-        corners = compile_rows(spec, panel, space.axes, corner_rows(space))
-        schedule = plan(spec.filters, panel.times, bar_ms, lookback(corners.warm, panel.tradable))
-        blk = schedule.partition.blk if schedule.needs_blocks else None
-        resumed = bool(spec.search.resume)
-        return param_search(spec, panel, run, blk, schedule.partition.n_blocks, resumed, console), schedule
+        return param_search(spec, panel, run, console, resumed)
     if spec.search.method == "discover":
         from runner.discovery.job import discover
 
-        return discover(spec, cfg, panel, run, console)
+        return discover(spec, panel, run, console, resumed)
     with console.status("computing indicators"):
         compiled = compile_strategy(spec, panel)
-    schedule = plan(spec.filters, panel.times, bar_ms, lookback(compiled.warm, panel.tradable))
+    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(compiled.warm, panel.tradable))
     metrics, blocks = run_grid(
         panel,
         compiled,

@@ -159,7 +159,7 @@ def print_discovered(top: pl.DataFrame, console: Console | None = None) -> None:
     """The strategies a discovery exported, with their holdout (out-of-sample) results."""
     console = console or make_console()
     out = Table(title=f"discovered: top {top.height} exported (re-run with strategy=<name> and the run's leverage)")
-    cols = [c for c in ("rank", "strategy", "fitness", "holdout_sharpe", "holdout_total_return", "holdout_n_trades")]
+    cols = ("rank", "strategy", "fitness", "holdout_sharpe", "holdout_total_return", "holdout_n_trades")
     for c in cols:
         out.add_column(c.replace("holdout_", "holdout ").replace("total_", ""), justify="right")
     out.add_column("rule", overflow="fold")

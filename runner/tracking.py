@@ -152,10 +152,13 @@ class TrackedRun:
             self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
 
     def log_files(self, files: Mapping[str, Any]) -> None:
-        """Write ``name -> writer(path)`` into a temp folder and upload it at once."""
+        """Write ``name -> writer(path)`` into a temp folder and upload it at once (a name may hold
+        folders: ``discovered/top.parquet``)."""
         with tempfile.TemporaryDirectory() as tmp:
             for name, write in files.items():
-                write(Path(tmp) / name)
+                path = Path(tmp) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write(path)
             self.client.log_artifacts(self.run_id, tmp)
 
     def finish(self) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from kernels import enums as E
 from runner.config import RunSpec
 from runner.data.panel import MarketPanel
+from runner.discovery.catalog import Gene
 from runner.discovery.genome import Cond, Genome
 from runner.strategy.compile import Compiled, Frames, indicator_series
 from runner.strategy.indicators import INDICATORS
@@ -33,22 +34,27 @@ class Columns:
         close = np.where(np.isfinite(panel.close), panel.close, np.nan)
         self.values: dict[tuple, np.ndarray] = {("zero",): zero, ("close",): close}
 
+    @staticmethod
+    def key_of(gene: Gene, period: int, tf: str | None) -> tuple:
+        return (gene.type, period, gene.fixed, tf, gene.output)
+
     def key(self, c: Cond) -> tuple:
-        return (c.gene.type, c.period, c.tf, c.gene.output)
+        return self.key_of(c.gene, c.period, c.tf)
 
     def get(self, key: tuple) -> np.ndarray:
         if key not in self.values:
-            itype = INDICATORS[key[0]]
-            gene_fixed = {"nbdev": 2.0} if key[0] == "BBANDS" else {}
-            params = {"period": float(key[1]), **gene_fixed}
+            type_, period, fixed, tf, _ = key
+            itype = INDICATORS[type_]
+            params = {"period": float(period), **dict(fixed)}
             for o, (_, aligned) in zip(
-                itype.outputs, indicator_series(self.frames, itype, params, "close", key[2], 0), strict=True
+                itype.outputs, indicator_series(self.frames, itype, params, "close", tf, 0), strict=True
             ):
-                self.values[(key[0], key[1], key[2], o)] = np.where(np.isfinite(aligned), aligned, np.nan)
+                self.values[(type_, period, fixed, tf, o)] = np.where(np.isfinite(aligned), aligned, np.nan)
         return self.values[key]
 
 
-def _first_valid(values: np.ndarray) -> np.ndarray:
+def first_valid(values: np.ndarray) -> np.ndarray:
+    """The first bar with a value, per asset (the number of bars where there is none)."""
     defined = ~np.isnan(values)
     return np.where(defined.any(axis=0), defined.argmax(axis=0), values.shape[0])
 
@@ -110,7 +116,7 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
 
     ordered = sorted(keys, key=keys.get)
     ind = np.ascontiguousarray(np.stack([cols.get(k) for k in ordered]))
-    first = np.stack([_first_valid(ind[j]) for j in range(len(ordered))])  # (n_cols, n_assets)
+    first = np.stack([first_valid(ind[j]) for j in range(len(ordered))])  # (n_cols, n_assets)
     warm = np.zeros((n, panel.n_assets), dtype=np.int64)
     for c, reads in enumerate(used):
         if reads:

@@ -1,12 +1,12 @@
 """``search=discover``: evolve strategies over the DSL grammar; every generation one kernel call;
 fitness on the in-sample bars; the top K exported as strategy YAML with their out-of-sample results."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from omegaconf import DictConfig
 
 from kernels import enums as E
 from runner import PROJECT_ROOT
@@ -14,13 +14,13 @@ from runner.backtest import Evaluation, run_grid
 from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel, iso
 from runner.data.timeframes import timeframe_ms
-from runner.discovery.batch import Columns, build
+from runner.discovery.batch import Columns, build, first_valid
 from runner.discovery.catalog import GENES, DiscoverSpec, discover_spec
 from runner.discovery.export import run_overrides, strategy_dict, write_yaml
 from runner.discovery.genome import Genome, Layout
 from runner.errors import ConfigError
 from runner.filters.pipeline import Plan, lookback, plan
-from runner.filters.splits import Partition
+from runner.filters.splits import Partition, Range
 from runner.filters.windows import objective_of, window_metrics
 from runner.report import print_discovered
 from runner.search import loop
@@ -48,15 +48,12 @@ def _lookback(d: DiscoverSpec, cols: Columns, panel: MarketPanel) -> int:
     for name in d.genes:
         gene = GENES[name]
         for tf in d.timeframes:
-            values = cols.get((gene.type, max(gene.periods), tf, gene.output))
-            defined = ~np.isnan(values)
-            first = np.where(defined.any(axis=0), defined.argmax(axis=0), panel.n_bars)
-            warm = np.maximum(warm, first[None, :])
+            warm = np.maximum(warm, first_valid(cols.get(cols.key_of(gene, max(gene.periods), tf)))[None, :])
     return lookback(warm, panel.tradable)
 
 
-def _schedule(spec: RunSpec, d: DiscoverSpec, panel: MarketPanel, cols: Columns) -> tuple[Plan, tuple[int, int]]:
-    """The filters' plan, with the in-sample / holdout cut added to its partition."""
+def _schedule(spec: RunSpec, d: DiscoverSpec, panel: MarketPanel, cols: Columns) -> tuple[Plan, Range, Range]:
+    """The filters' plan, with the in-sample / holdout cut added to its partition; the two ranges."""
     schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), _lookback(d, cols, panel))
     n = panel.n_bars
     split = int(round(n * (1.0 - d.holdout)))
@@ -65,19 +62,17 @@ def _schedule(spec: RunSpec, d: DiscoverSpec, panel: MarketPanel, cols: Columns)
     edges = schedule.partition.edges
     ranges = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)] + [(0, split), (split, n)]
     schedule.partition = Partition(n, ranges)
-    return schedule, (0, split)
+    return schedule, (0, split), (split, n)
 
 
-def discover(spec: RunSpec, cfg: DictConfig, panel: MarketPanel, run, console=None) -> tuple[Evaluation, Plan]:
-    """Run the discovery search; export the top K; every candidate in one Evaluation."""
+def discover(spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool = False) -> tuple[Evaluation, Plan]:
+    """Run the discovery search (the objective is one of IN_SAMPLE, as ``validate`` checked); export
+    the top K; every candidate in one Evaluation."""
     s = spec.search
     d = discover_spec(s.discover, panel.timeframe)
-    metric = spec.objective.metric
-    if metric not in IN_SAMPLE:
-        raise ConfigError(f"objective.metric={metric!r}: discovery's in-sample fitness takes {', '.join(IN_SAMPLE)}")
     layout = Layout(d)
     cols = Columns(panel)
-    schedule, ins = _schedule(spec, d, panel, cols)
+    schedule, ins, holdout = _schedule(spec, d, panel, cols)
     part = schedule.partition
     ins_blocks = part.blocks(ins)
 
@@ -88,7 +83,7 @@ def discover(spec: RunSpec, cfg: DictConfig, panel: MarketPanel, run, console=No
         fitness, extra = _fitness(spec, d, genomes, metrics, blocks, ins_blocks, panel.bars_per_year)
         return metrics, blocks, fitness, None, extra
 
-    if spec.search.resume:
+    if resumed:
         state = load_checkpoint(run)
     else:
         opt = loop.make_optimizer(layout.parametrization(s.seed), s.optimizer, s.budget, s.num_workers)
@@ -110,7 +105,7 @@ def discover(spec: RunSpec, cfg: DictConfig, panel: MarketPanel, run, console=No
         Axis("strategy.rule", tuple(float(i) for i in range(len(rows))), tuple(g.describe() for g in genomes)),
     ]
     grid_idx = np.column_stack([lev_idx.reshape(-1), np.arange(len(rows))]).astype(np.int64)
-    exported = _export(spec, d, run, genomes, fitness, metrics, blocks, part, schedule, panel, console)
+    exported = _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, panel, console)
 
     def compiled_for(i: int) -> tuple[Compiled, int]:
         raw = strategy_dict(genomes[i], f"candidate_{i}")
@@ -137,7 +132,7 @@ def _fitness(spec, d: DiscoverSpec, genomes: list[Genome], metrics, blocks, ins_
     return fitness, extra
 
 
-def _export(spec, d, run, genomes, fitness, metrics, blocks, part, schedule, panel, console) -> np.ndarray:
+def _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, panel, console) -> np.ndarray:
     """Write the top K (by fitness) as strategy YAML under ``export_dir`` and as artifacts, with a
     table of their in-sample, holdout and walk-forward test results."""
     exported = np.zeros(len(genomes), dtype=np.int64)
@@ -148,8 +143,7 @@ def _export(spec, d, run, genomes, fitness, metrics, blocks, part, schedule, pan
     folder = Path(d.export_dir)
     folder = folder if folder.is_absolute() else PROJECT_ROOT / folder
     tag = run.run_id[:8]
-    n, bpy = panel.n_bars, panel.bars_per_year
-    split = int(round(n * (1.0 - d.holdout)))
+    bpy = panel.bars_per_year
     rows, wf_rows, files = [], [], {}
     for rank, i in enumerate(order, 1):
         g = genomes[i]
@@ -159,14 +153,15 @@ def _export(spec, d, run, genomes, fitness, metrics, blocks, part, schedule, pan
             f"Discovered by perplab (MLflow run {run.run_id}), rank {rank} of {len(genomes):,} candidates.\n"
             f"Re-run: python -m runner strategy=discovered/{name} {' '.join(run_overrides(g))}"
         )
-        write_yaml(raw, folder / f"{name}.yaml", header)
-        files[f"{name}.yaml"] = (raw, header)
+        path = folder / f"{name}.yaml"
+        write_yaml(raw, path, header)
+        files[f"discovered/{name}.yaml"] = lambda p, src=path: shutil.copyfile(src, p)
         exported[i] = rank
         lev = np.array([g.leverage])
         full = {k: float(metrics[i, E.METRIC_NAMES.index(k)]) for k in ("sharpe", "total_return", "max_drawdown")}
         row = {"rank": rank, "strategy": f"discovered/{name}", "rule": g.describe(), "fitness": float(fitness[i])}
-        if split < n:
-            oos = window_metrics(blocks[i : i + 1], part.blocks((split, n)), bpy, lev)
+        if holdout[0] < holdout[1]:
+            oos = window_metrics(blocks[i : i + 1], part.blocks(holdout), bpy, lev)
             row.update(
                 {f"holdout_{k}": float(oos[k][0]) for k in ("sharpe", "total_return", "max_drawdown", "n_trades")}
             )
@@ -184,27 +179,10 @@ def _export(spec, d, run, genomes, fitness, metrics, blocks, part, schedule, pan
                 }
             )
     top = pl.DataFrame(rows)
-
-    def writers():
-        out = {f"discovered/{k}": (lambda p, r=r, h=h: write_yaml(r, p, h)) for k, (r, h) in files.items()}
-        out["discovered/top.parquet"] = top.write_parquet
-        if wf_rows:
-            out["discovered/walk_forward.parquet"] = pl.DataFrame(wf_rows).write_parquet
-        return out
-
-    _log_nested(run, writers())
+    files["discovered/top.parquet"] = top.write_parquet
+    if wf_rows:
+        files["discovered/walk_forward.parquet"] = pl.DataFrame(wf_rows).write_parquet
+    run.log_files(files)
     run.set_tags({"discover_top": ",".join(f"discovered/d{tag}_{r:02d}" for r in range(1, len(order) + 1))})
     print_discovered(top, console)
     return exported
-
-
-def _log_nested(run, files: dict) -> None:
-    """Artifacts under sub-folders (``discovered/x.yaml``)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, write in files.items():
-            path = Path(tmp) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write(path)
-        run.client.log_artifacts(run.run_id, tmp)

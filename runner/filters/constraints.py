@@ -8,9 +8,10 @@ from runner.filters.outcome import Context, Outcome
 from runner.filters.spec import Constraints
 
 
-def run(spec: Constraints, ctx: Context) -> Outcome:
-    m = ctx.metrics
-    reason = np.full(ctx.n_combos, "", dtype=object)
+def verdict(spec: Constraints, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per combination of metrics ``m``: passes every rule, the first rule it breaks ("" if none);
+    and how many break each rule."""
+    reason = np.full(m.shape[0], "", dtype=object)
     rules = [
         ("no_liquidation", spec.no_liquidation, m[:, E.M_N_LIQUIDATIONS] == 0),
         ("min_trades", True, m[:, E.M_N_TRADES] >= spec.min_trades),
@@ -21,7 +22,7 @@ def run(spec: Constraints, ctx: Context) -> Outcome:
             m[:, E.M_PROFIT_FACTOR] >= (spec.min_profit_factor or 0.0),
         ),
     ]
-    passed = np.ones(ctx.n_combos, dtype=bool)
+    passed = np.ones(m.shape[0], dtype=bool)
     counts = []
     for name, active, ok in rules:
         if not active:
@@ -29,6 +30,11 @@ def run(spec: Constraints, ctx: Context) -> Outcome:
         reason[passed & ~ok] = name
         counts.append(f"{name} {int((~ok).sum())}")
         passed &= ok
+    return passed, reason, counts
+
+
+def run(spec: Constraints, ctx: Context) -> Outcome:
+    passed, reason, counts = verdict(spec, ctx.metrics)
     return Outcome(
         "constraints",
         passed,

@@ -15,9 +15,10 @@ from kernels import enums as E
 from runner.backtest import Evaluation, objective_values, run_grid
 from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
+from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
 from runner.filters import constraints
-from runner.filters.outcome import Context
+from runner.filters.pipeline import Plan, lookback, plan
 from runner.filters.stats import pareto
 from runner.search import loop
 from runner.search.space import Space, build_space, grid_of
@@ -75,13 +76,10 @@ def resume_target(client, experiment_id: str, spec: RunSpec, cfg: DictConfig) ->
     )
 
 
-def fitness_of(spec: RunSpec, metrics: np.ndarray, leverage: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def fitness_of(spec: RunSpec, metrics: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Higher-is-better objective per candidate (NaN: discarded) and the hard constraints' verdict."""
     values = objective_values(metrics, spec.objective)
-    passed = None
-    if spec.filters.constraints is not None:
-        ctx = Context(metrics, np.zeros((0, 0, 0)), None, np.zeros(0), 1.0, leverage, spec.objective, [], np.zeros(0))
-        passed = constraints.run(spec.filters.constraints, ctx).passed
+    passed = None if spec.filters.constraints is None else constraints.verdict(spec.filters.constraints, metrics)[0]
     return values, passed
 
 
@@ -124,24 +122,22 @@ def load_checkpoint(run) -> loop.State:
 
 
 def param_search(
-    spec: RunSpec,
-    panel: MarketPanel,
-    run,
-    blk: np.ndarray | None,
-    n_blocks: int,
-    resumed: bool,
-    console=None,
-) -> Evaluation:
-    """Run ``search=nevergrad`` over the run's space; every evaluated candidate in one Evaluation."""
+    spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool = False
+) -> tuple[Evaluation, Plan]:
+    """Run ``search=nevergrad`` over the run's space; every evaluated candidate in one Evaluation, and
+    the filters' plan (its warm-up from the candidates at both ends of every dimension)."""
     s = spec.search
     space = build_space(spec, s)
-
+    corners = compile_rows(spec, panel, space.axes, corner_rows(space))
+    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(corners.warm, panel.tradable))
+    blk = schedule.partition.blk if schedule.needs_blocks else None
+    n_blocks = schedule.partition.n_blocks
     lev = [a.key for a in space.axes].index("leverage.value")
 
     def evaluate(rows: np.ndarray):
         compiled = compile_rows(spec, panel, space.axes, rows)
         metrics, blocks = run_grid(panel, compiled, spec.initial_capital, progress=False, blk=blk, n_blocks=n_blocks)
-        fitness, passed = fitness_of(spec, metrics, rows[:, lev])
+        fitness, passed = fitness_of(spec, metrics)
         return metrics, blocks, fitness, passed, {}
 
     if resumed:
@@ -154,23 +150,24 @@ def param_search(
     )
     with _progress(console, s.budget, state.told) as advance:
         loop.run_search(state, s.budget, s.num_workers, space.row, evaluate, s.pareto, Checkpoints(run), advance)
-    ev = state.evaluated
-    rows = ev.stacked("rows")
+    done = state.evaluated
+    rows = done.stacked("rows")
     axes, idx = grid_of(space.axes, rows)
-    metrics = ev.stacked("metrics")
-    extra = {"generation": ev.generation, "fitness": ev.stacked("fitness")}
+    metrics = done.stacked("metrics")
+    extra = {"generation": done.generation, "fitness": done.stacked("fitness")}
     if s.pareto:
         extra["search_pareto_rank"] = pareto_front(metrics)
-    return Evaluation(
+    ev = Evaluation(
         axes,
         idx,
         metrics,
-        ev.stacked("blocks") if blk is not None else np.zeros((len(rows), 0, 0)),
+        done.stacked("blocks") if blk is not None else np.zeros((len(rows), 0, 0)),
         rows[:, lev].copy(),
         extra,
         lambda i: (compile_rows(spec, panel, space.axes, rows[i : i + 1]), 0),
-        ev.history,
+        done.history,
     )
+    return ev, schedule
 
 
 def pareto_front(metrics: np.ndarray) -> np.ndarray:

@@ -142,11 +142,8 @@ def _summary(f: np.ndarray, history: list[dict[str, float]]) -> dict[str, float]
 
 
 def save(state: State, path: Path) -> None:
-    """Write the checkpoint atomically."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
+    with open(path, "wb") as fh:
         pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
 
 
 def load(path: Path) -> State:

@@ -163,16 +163,9 @@ class _Compiler:
         self.described.append(what)
         return len(self.columns) - 1
 
-    # -- market data on a timeframe ------------------------------------------------------
-    def frame(self, tf: str | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        return self.frames.frame(tf)
-
-    def price(self, name: str, tf: str | None = None) -> np.ndarray:
-        return self.frames.price(name, tf)
-
     def price_column(self, name: str) -> np.ndarray:
         if name not in self.series:
-            self.series[name] = np.full(self.n, self.add_column(self.price(name), name), dtype=np.int64)
+            self.series[name] = np.full(self.n, self.add_column(self.frames.price(name), name), dtype=np.int64)
         return self.series[name]
 
     # -- indicators --------------------------------------------------------------------------

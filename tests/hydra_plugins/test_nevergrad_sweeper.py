@@ -15,6 +15,7 @@ from hydra_plugins.perplab_nevergrad_sweeper.sweeper import NevergradSweeper
 from tests.runner.test_cli import cli, runs
 
 APP = Path(__file__).with_name("quadratic_app.py")
+SHORT = ("data.start=2024-01-01", "data.end=2024-03-31", "data.symbols=[BTCUSDT]")
 
 
 def sweep(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
@@ -98,9 +99,7 @@ def test_the_runner_example_runs_a_tracked_job_per_candidate(tmp_path: Path) -> 
         "strategy.params.lower=interval(10,40)",
         "hydra.sweeper.optim.budget=4",
         "hydra.sweeper.optim.num_workers=2",
-        "data.start=2024-01-01",
-        "data.end=2024-03-31",
-        "data.symbols=[BTCUSDT]",
+        *SHORT,
         "filters=none",
     )
     assert out.returncode == 0, out.stderr
@@ -120,9 +119,7 @@ def test_the_search_preset_makes_it_one_word(tmp_path: Path) -> None:
         "search=hydra_nevergrad",
         "hydra.sweeper.optim.budget=2",
         "hydra.sweeper.optim.num_workers=2",
-        "data.start=2024-01-01",
-        "data.end=2024-03-31",
-        "data.symbols=[BTCUSDT]",
+        *SHORT,
     )
     assert out.returncode == 0, out.stderr
     _, found = runs(tmp_path / "mlruns" / "mlflow.db")

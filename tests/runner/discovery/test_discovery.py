@@ -87,7 +87,7 @@ def test_discovery_recovers_the_planted_rule(tmp_path):
     panel = panel_of(planted_closes())
     cfg, spec = spec_for(tmp_path, SMALL, "search.budget=600", "search.num_workers=40", "search.seed=0")
     run = TrackedRun(spec.tracking, "discover test", {})
-    ev, _ = discover(spec, cfg, panel, run)
+    ev, _ = discover(spec, panel, run)
     best = int(np.nanargmax(ev.rank_values))
     layout = Layout(discover_spec({**SMALL, "export_dir": "x"}, "1h"))
     rows = [a for a in ev.axes if a.key == "strategy.rule"][0].labels

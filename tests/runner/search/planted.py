@@ -6,8 +6,8 @@ import numpy as np
 import talib
 
 from runner.data.panel import MarketPanel
+from tests.runner.strategy.test_compile import synthetic
 
-HOUR = 3_600_000
 T0 = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
@@ -33,21 +33,5 @@ def planted_closes(n: int = 6000, seed: int = 7, period: int = 7, level: float =
 
 
 def panel_of(closes: np.ndarray) -> MarketPanel:
-    c = np.ascontiguousarray(closes[:, None])
-    o = np.r_[c[:1], c[:-1]]
-    n = c.shape[0]
-    return MarketPanel(
-        symbols=("SYNUSDT",),
-        timeframe="1h",
-        times=T0 + HOUR * np.arange(n, dtype=np.int64),
-        open=o,
-        high=np.maximum(o, c),
-        low=np.minimum(o, c),
-        close=c,
-        volume=np.ones_like(c),
-        tradable=np.ones((n, 1), dtype=np.bool_),
-        funding=np.zeros((n, 1)),
-        settle=c.copy(),
-        fingerprint="planted",
-        sources={},
-    )
+    """One synthetic asset on 1h bars from 2021-01-01 (opens at the previous close)."""
+    return synthetic(closes, start=T0)

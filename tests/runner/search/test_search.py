@@ -78,7 +78,7 @@ def test_search_finds_the_planted_optimum_of_the_exhaustive_grid(tmp_path, panel
     metrics, _ = run_grid(panel, compiled, 10_000.0, progress=False)
     truth = backtest.objective_values(metrics, grid_spec.objective)
     truth = np.sort(truth[np.isfinite(truth)])
-    ev = param_search(spec, panel, run_for(spec), None, 0, resumed=False)
+    ev, _ = param_search(spec, panel, run_for(spec))
     found = np.nanmax(ev.extra["fitness"])
     assert compiled.n_combos == 29 * 41 and ev.n_combos <= 160
     assert found >= truth[-5]  # among the best 5 of 1,189 combinations, with at most 160 evaluations
@@ -97,7 +97,7 @@ def test_each_generation_is_one_kernel_call_and_every_candidate_is_kept(tmp_path
 
     monkeypatch.setattr(backtest, "simulate_grid", counting)
     spec = spec_for(tmp_path, "search.budget=60", "search.num_workers=12")
-    ev = param_search(spec, panel, run_for(spec), None, 0, resumed=False)
+    ev, _ = param_search(spec, panel, run_for(spec))
     gens = ev.extra["generation"]
     assert len(ev.history) == 5
     new_per_gen = [int((gens == g).sum()) for g in range(5) if (gens == g).any()]
@@ -108,7 +108,7 @@ def test_each_generation_is_one_kernel_call_and_every_candidate_is_kept(tmp_path
 
 def test_a_killed_search_resumes_from_its_last_generation(tmp_path, panel, monkeypatch):
     spec = spec_for(tmp_path, "search.budget=50", "search.num_workers=10", "search.seed=3")
-    whole = param_search(spec, panel, run_for(spec), None, 0, resumed=False)
+    whole, _ = param_search(spec, panel, run_for(spec))
 
     import runner.search.job as job
 
@@ -124,11 +124,11 @@ def test_a_killed_search_resumes_from_its_last_generation(tmp_path, panel, monke
     monkeypatch.setattr(job, "run_grid", dying)
     run = run_for(spec)
     with pytest.raises(KeyboardInterrupt):
-        param_search(spec, panel, run, None, 0, resumed=False)
+        param_search(spec, panel, run)
     run.fail(KeyboardInterrupt())
     monkeypatch.setattr(job, "run_grid", real)
     assert run.client.get_run(run.run_id).data.tags["search_generations"] == "2"
-    resumed = param_search(spec, panel, TrackedRun.attach(spec.tracking, run.run_id), None, 0, resumed=True)
+    resumed, _ = param_search(spec, panel, TrackedRun.attach(spec.tracking, run.run_id), resumed=True)
 
     def rows(ev):
         return sorted(tuple(a.values[i] for a, i in zip(ev.axes, r, strict=True)) for r in ev.grid_idx.tolist())
@@ -141,7 +141,7 @@ def test_a_killed_search_resumes_from_its_last_generation(tmp_path, panel, monke
 
 def test_pareto_search_ranks_the_front(tmp_path, panel):
     spec = spec_for(tmp_path, "search.budget=40", "search.num_workers=10", "search.pareto=true")
-    ev = param_search(spec, panel, run_for(spec), None, 0, resumed=False)
+    ev, _ = param_search(spec, panel, run_for(spec))
     ranks = ev.extra["search_pareto_rank"]
     front = np.flatnonzero(ranks == 1)
     assert front.size >= 1
