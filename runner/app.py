@@ -12,13 +12,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from kernels import enums as E
+from runner.artifacts import record_files, series
 from runner.backtest import Evaluation, grid_table, rank, records, run_grid
+from runner.children import KIND_TAG, child_combos, child_runs
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import build_panel, iso
 from runner.data.timeframes import timeframe_ms
-from runner.errors import PerplabError, one_line
+from runner.errors import ConfigError, PerplabError, one_line
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
+from runner.html_report import combination_report
 from runner.report import make_console, print_best, print_filters, search_figure
 from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, client_for, experiment_id, finite, flatten, git_info
@@ -58,6 +61,7 @@ def run_job(cfg: DictConfig) -> float:
         "hydra_overrides": " ".join(overrides),
         "command": os.environ.get(OVERRIDES_ENV, " ".join(overrides)),
         "strategy": str(OmegaConf.select(cfg, "strategy.name")),
+        KIND_TAG: "job",
     }
     if sweep:
         tags.update({"sweep_id": sweep, "job_num": str(num)})
@@ -161,24 +165,52 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
             **{f"best.{k}": str(v) for k, v in best_params.items()},
         }
     )
-    compiled, combo = ev.compiled_for(best)
-    rec = records(panel, compiled, spec.initial_capital, combo, int(metrics[best, E.M_N_TRADES]))
     files = {
         "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg, resolve=True)),
         "grid.parquet": table.write_parquet,
     }
     for name, frame in report.tables().items():
         files[name] = frame.write_parquet
-    if spec.tracking.log_trades:
-        files["trades.parquet"] = rec.trades.write_parquet
-        files["equity.parquet"] = rec.equity.write_parquet
+    if spec.tracking.combos and max(spec.tracking.combos) >= ev.n_combos:
+        combos = list(spec.tracking.combos)
+        raise ConfigError(f"tracking.combos={combos}: this job evaluated {ev.n_combos} (valid: 0..{ev.n_combos - 1})")
+    wanted = ([best] if spec.tracking.log_trades else []) + [c for c in spec.tracking.combos if c != best]
+    for c in wanted:
+        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, "" if c == best else f"combos/{c}/"))
     print_filters(report, console=console)
     if ev.history:
         files["search_history.html"] = lambda p: p.write_text(search_figure(ev, spec.objective.metric))
         files["search_history.parquet"] = pl.DataFrame(ev.history).with_row_index("generation").write_parquet
-    run.log_files(files)
+    with console.status("logging artifacts"):
+        run.log_files(files)
+    children = child_combos(spec.tracking.child_runs, best, metrics, report.survivors)
+    if children.size:
+        with console.status(f"logging {children.size:,} child runs"):
+            run.log_children(child_runs(table, ev, children, best, str(OmegaConf.select(cfg, "strategy.name"))))
     print_best(table, ev, order, spec, run.run_id, survivors=report.survivors if report.outcomes else None)
     return value
+
+
+def _combo_files(spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: int, run_id: str, prefix: str) -> dict:
+    """Records of combination ``c`` (trades JSON/parquet, equity/drawdown/exposure, report.html)."""
+    compiled, combo = ev.compiled_for(c)
+    rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
+    rec.trades = rec.trades.with_columns(pl.lit(c, pl.Int64).alias("combo"))  # the job's combination number
+    params = {a.key: a.display(int(ev.grid_idx[c, j])) for j, a in enumerate(ev.axes)}
+    frame = series(panel, rec.equity, rec.trades)
+    write_report = None
+    if spec.tracking.report:
+        row = table.row(c, named=True)
+
+        def write_report(path: Path) -> None:
+            title = f"{spec.strategy.name} on {', '.join(panel.symbols)} {panel.timeframe}: combination {c}"
+            window = f"{iso(int(panel.times[0]))} to {iso(int(panel.times[-1]))}"
+            meta = f"MLflow run {run_id}; {window}; data {panel.fingerprint[:12]}"
+            metrics = {k: v for k, v in row.items() if isinstance(v, float)}
+            initial = spec.initial_capital
+            path.write_text(combination_report(title, meta, frame, rec.trades, rec.metrics, metrics, params, initial))
+
+    return record_files(prefix, frame, rec.trades, write_report)
 
 
 def _evaluate(spec: RunSpec, panel, run: TrackedRun) -> tuple[Evaluation, Plan]:

@@ -53,6 +53,13 @@ class SweepSummary(Callback):
             Console(stderr=True).print(f"sweep summary unavailable: {exc}")
             return
         _deflate_by_sweep(client, found)
+        try:
+            from runner.sweep_summary import log_sweep
+
+            sweep_run = log_sweep(spec, sweep, found, client)
+        except Exception as exc:
+            Console(stderr=True).print(f"sweep-level run not logged: {exc}")
+            sweep_run = None
         runs = [
             {
                 "job": r.data.tags.get("job_num", "?"),
@@ -64,5 +71,7 @@ class SweepSummary(Callback):
         ]
         FAILED_JOBS.extend(r["job"] for r in runs if r["status"] != "FINISHED")
         print_sweep(runs, str(config.objective.metric))
+        if sweep_run:
+            Console(stderr=True).print(f"sweep summary (Pareto front, every run): MLflow run {sweep_run}")
         if FAILED_JOBS:
             Console(stderr=True).print(f"[red]{len(FAILED_JOBS)} of {len(runs)} jobs FAILED[/red] (errors in MLflow)")

@@ -24,6 +24,7 @@ from runner.values import expand
 MAX_LEVERAGE = 20
 MAX_GRID = 1_000_000
 METRICS = E.METRIC_NAMES
+CHILD_RUNS = ("none", "best", "pareto", "all")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class TrackingSpec:
     experiment: str
     artifact_root: str | None
     log_trades: bool
+    child_runs: str = "best"
+    combos: tuple[int, ...] = ()
+    report: bool = True
 
 
 @dataclass
@@ -201,11 +205,20 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
     name = _get(cfg, "tracking.experiment")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"tracking.experiment={name!r}: must be a non-empty name")
+    (child_runs,) = _choice(cfg, "tracking.child_runs", CHILD_RUNS) if _get(cfg, "tracking.child_runs") else ("best",)
+    combos = _get(cfg, "tracking.combos") or []
+    combos = combos if isinstance(combos, list) else [combos]
+    for c in combos:
+        if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+            raise ConfigError(f"tracking.combos={combos}: must be grid row numbers (integers >= 0, the 'combo' column)")
     return TrackingSpec(
         uri=str(uri),
         experiment=name,
         artifact_root=_get(cfg, "tracking.artifact_root"),
         log_trades=bool(_get(cfg, "tracking.log_trades")),
+        child_runs=child_runs,
+        combos=tuple(dict.fromkeys(combos)),
+        report=_get(cfg, "tracking.report") is not False,
     )
 
 
@@ -298,4 +311,9 @@ def validate(cfg: DictConfig) -> RunSpec:
             raise ConfigError(f"objective.metric={metric!r}: discovery's in-sample fitness takes {valid}")
     if spec.n_combos > MAX_GRID and not spec.search.active:
         raise ConfigError(f"the in-job grid has {spec.n_combos:,} combinations; at most {MAX_GRID:,} per job")
+    if spec.tracking.combos and not spec.search.active and max(spec.tracking.combos) >= spec.n_combos:
+        raise ConfigError(
+            f"tracking.combos={list(spec.tracking.combos)}: the grid has {spec.n_combos} combinations "
+            f"(valid: 0..{spec.n_combos - 1})"
+        )
     return spec

@@ -1,5 +1,7 @@
 """MLflow tracking: store set-up, one run per job, batch logging, failures recorded."""
 
+import fcntl
+import functools
 import json
 import logging
 import math
@@ -16,6 +18,9 @@ from runner.config import TrackingSpec
 
 PARAM_LIMIT = 6000
 BATCH = 100
+BUSY_TIMEOUT_S = 60  # a SQLite writer waits this long for another process's transaction
+RETRIES = 8  # then retries a call that still found the database locked, backing off
+PARENT_TAG = "mlflow.parentRunId"
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -40,18 +45,69 @@ def prepare_store(uri: str) -> None:
             time.sleep(0.1 * (attempt + 1))
 
 
+def client_uri(uri: str) -> str:
+    """The URI the client opens: a SQLite store gets a busy timeout (concurrent jobs wait, not fail)."""
+    if _sqlite_path(uri) is None or "timeout=" in uri:
+        return uri
+    return uri + ("&" if "?" in uri else "?") + f"timeout={BUSY_TIMEOUT_S}"
+
+
+def _locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+class RetryingClient:
+    """An ``MlflowClient`` whose calls are retried while SQLite reports the database locked (a failed
+    transaction wrote nothing, so a retry is safe)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args, **kwargs):
+            for attempt in range(RETRIES):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as exc:
+                    if not _locked(exc) or attempt == RETRIES - 1:
+                        raise
+                    time.sleep(0.2 * 2**attempt)
+            raise AssertionError("unreachable")
+
+        return call
+
+
 def default_artifact_root(uri: str) -> str | None:
     path = _sqlite_path(uri)
     return (path.parent / "artifacts").resolve().as_uri() if path is not None else None
 
 
-def client_for(spec: TrackingSpec):
+def client_for(spec: TrackingSpec) -> RetryingClient:
+    """A client of the configured store. A SQLite store is created (schema migrations) under a file
+    lock, so concurrent first jobs do not race."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     prepare_store(spec.uri)
-    mlflow.set_tracking_uri(spec.uri)
-    return MlflowClient(spec.uri)
+    uri = client_uri(spec.uri)
+    mlflow.set_tracking_uri(uri)
+    path = _sqlite_path(spec.uri)
+    if path is None:
+        return RetryingClient(MlflowClient(uri))
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return RetryingClient(client)
 
 
 def experiment_id(client, spec: TrackingSpec) -> str:
@@ -160,6 +216,22 @@ class TrackedRun:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write(path)
             self.client.log_artifacts(self.run_id, tmp)
+
+    def log_children(self, children: list[tuple[str, Mapping, Mapping[str, float], Mapping[str, str]]]) -> None:
+        """Nested runs under this one, each ``(name, params, metrics, tags)``: three calls per child."""
+        from mlflow.entities import Metric, Param
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+        now = int(time.time() * 1000)
+        for name, params, metrics, tags in children:
+            child_tags = {MLFLOW_RUN_NAME: name, PARENT_TAG: self.run_id, **tags}
+            run = self.client.create_run(self.experiment_id, start_time=now, tags=child_tags, run_name=name)
+            self.client.log_batch(
+                run.info.run_id,
+                params=[Param(k[:250], str(v)[:PARAM_LIMIT]) for k, v in params.items()],
+                metrics=[Metric(k, finite(float(v)), now, 0) for k, v in metrics.items()],
+            )
+            self.client.set_terminated(run.info.run_id, "FINISHED", end_time=now)
 
     def finish(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")

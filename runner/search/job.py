@@ -11,15 +11,14 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kernels import enums as E
 from runner.backtest import Evaluation, objective_values, run_grid
 from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
 from runner.filters import constraints
+from runner.filters.pareto import front_ranks
 from runner.filters.pipeline import Plan, lookback, plan
-from runner.filters.stats import pareto
 from runner.search import loop
 from runner.search.space import Space, build_space, grid_of
 from runner.strategy.compile import Compiled, compile_strategy
@@ -156,7 +155,7 @@ def param_search(
     metrics = done.stacked("metrics")
     extra = {"generation": done.generation, "fitness": done.stacked("fitness")}
     if s.pareto:
-        extra["search_pareto_rank"] = pareto_front(metrics)
+        extra["search_pareto_rank"] = front_ranks(metrics)
     ev = Evaluation(
         axes,
         idx,
@@ -168,14 +167,6 @@ def param_search(
         done.history,
     )
     return ev, schedule
-
-
-def pareto_front(metrics: np.ndarray) -> np.ndarray:
-    """Pareto rank of every candidate on (sharpe, -max_drawdown, profit_factor); liquidated ones 0."""
-    pts = np.column_stack(
-        [metrics[:, E.M_SHARPE], -metrics[:, E.M_MAX_DRAWDOWN], np.minimum(metrics[:, E.M_PROFIT_FACTOR], 100.0)]
-    )
-    return pareto(pts, metrics[:, E.M_N_LIQUIDATIONS] == 0)
 
 
 class _progress:

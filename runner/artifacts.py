@@ -1,0 +1,108 @@
+"""What a combination's records become on disk: trades JSON, equity/drawdown and position series,
+monthly returns and the cost breakdown that the HTML report draws."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kernels import enums as E
+from runner.data.panel import MarketPanel
+
+COSTS = ("fees", "funding", "slippage")
+
+
+def positions(panel: MarketPanel, trades: pl.DataFrame) -> np.ndarray:
+    """Signed quantity ``(n_bars, n_assets)`` held over each bar's close (a trade holds from its entry
+    bar up to, not including, its exit bar)."""
+    diff = np.zeros((panel.n_bars + 1, panel.n_assets))
+    if trades.height:
+        signed = trades["qty"].to_numpy() * np.where(trades["side"].to_numpy() == "long", 1.0, -1.0)
+        asset = trades["asset"].to_numpy()
+        np.add.at(diff, (trades["entry_bar"].to_numpy(), asset), signed)
+        np.add.at(diff, (trades["exit_bar"].to_numpy(), asset), -signed)
+    held = np.cumsum(diff[:-1], axis=0)
+    held[np.abs(held) < 1e-12] = 0.0
+    return held
+
+
+def series(panel: MarketPanel, equity: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
+    """Per bar: equity, drawdown, and each asset's signed notional exposure as a share of equity."""
+    held = positions(panel, trades)
+    eq = equity["equity"].to_numpy()
+    safe = np.where(eq > 0.0, eq, np.nan)
+    cols = {f"exposure.{s}": held[:, a] * panel.close[:, a] / safe for a, s in enumerate(panel.symbols)}
+    return equity.with_columns(**{k: pl.Series(k, v) for k, v in cols.items()})
+
+
+def trades_json(trades: pl.DataFrame) -> str:
+    """One JSON object per trade with every field of the record; times as ISO-8601 UTC."""
+    out = trades.with_columns(
+        pl.col("entry_time").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        pl.col("exit_time").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    rows = [{k: _plain(v) for k, v in row.items()} for row in out.to_dicts()]
+    return json.dumps(rows, indent=1) + "\n"
+
+
+def _plain(v):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def monthly_returns(equity: pl.DataFrame, initial: float) -> pl.DataFrame:
+    """Return of each calendar month (UTC) from the month-end equities (the first month from the
+    initial capital)."""
+    ends = (
+        equity.select("time", "equity")
+        .with_columns(pl.col("time").dt.truncate("1mo").alias("month"))
+        .group_by("month", maintain_order=True)
+        .agg(pl.col("equity").last())
+    )
+    prev = ends["equity"].shift(1).fill_null(initial)
+    return ends.with_columns(
+        (pl.col("equity") / prev - 1.0).alias("return"),
+        pl.col("month").dt.year().alias("year"),
+        pl.col("month").dt.month().alias("month_of_year"),
+    )
+
+
+def costs(trades: pl.DataFrame, metrics: np.ndarray) -> pl.DataFrame:
+    """Fees, funding and slippage per symbol (from the trades) and in total (from the metrics row)."""
+    per = (
+        trades.group_by("symbol")
+        .agg(pl.col(c).sum() for c in COSTS)
+        .sort("symbol")
+        .with_columns(pl.col(c).cast(pl.Float64) for c in COSTS)
+        if trades.height
+        else pl.DataFrame(schema={"symbol": pl.String, **{c: pl.Float64 for c in COSTS}})
+    )
+    total = pl.DataFrame(
+        {
+            "symbol": ["total"],
+            "fees": [float(metrics[E.M_FEES_PAID])],
+            "funding": [float(metrics[E.M_FUNDING_PAID])],
+            "slippage": [float(metrics[E.M_SLIPPAGE_PAID])],
+        }
+    )
+    return pl.concat([per, total])
+
+
+def record_files(prefix: str, frame: pl.DataFrame, trades: pl.DataFrame, write_report=None) -> dict:
+    """``name -> writer`` for one combination's records: trades (JSON and parquet), the equity,
+    drawdown and exposure series (``frame``), and its report when ``write_report`` is given."""
+
+    def write_json(path: Path) -> None:
+        path.write_text(trades_json(trades))
+
+    files = {
+        f"{prefix}trades.json": write_json,
+        f"{prefix}trades.parquet": trades.write_parquet,
+        f"{prefix}equity.parquet": frame.write_parquet,
+    }
+    if write_report is not None:
+        files[f"{prefix}report.html"] = write_report
+    return files

@@ -1,0 +1,225 @@
+"""``report.html``: one self-contained page of Plotly figures for one combination (plotly.js embedded
+once, so it opens offline), and the sweep summary page."""
+
+import html
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from runner import artifacts
+from runner.report import fmt
+
+KEY_METRICS = (
+    "total_return",
+    "apr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "volatility",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "n_liquidations",
+    "exposure",
+    "fees_paid",
+    "funding_paid",
+    "slippage_paid",
+    "realized_pnl",
+    "final_equity",
+)
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MAX_POINTS = 4000  # a series drawn with more bars is thinned (last equity, deepest drawdown per bucket)
+STYLE = "body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:20px}p.meta{color:#555;font-size:13px}"
+
+
+def _times(frame: pl.DataFrame) -> list[str]:
+    return frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_list()
+
+
+def thin(series: pl.DataFrame, max_points: int = MAX_POINTS) -> pl.DataFrame:
+    """At most ``max_points`` rows: per bucket of consecutive bars its first time, last equity and
+    exposures, and deepest drawdown (so the drawn maximum drawdown is the true one)."""
+    if series.height <= max_points:
+        return series
+    k = -(-series.height // max_points)
+    rest = [c for c in series.columns if c not in ("time", "drawdown")]
+    return (
+        series.with_row_index("_i")
+        .group_by(pl.col("_i") // k, maintain_order=True)
+        .agg(pl.col("time").first(), pl.col("drawdown").max(), *[pl.col(c).last() for c in rest])
+        .drop("_i")
+    )
+
+
+def equity_figure(series: pl.DataFrame) -> go.Figure:
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
+    x = _times(series)
+    fig.add_trace(go.Scatter(x=x, y=series["equity"].to_list(), name="equity", line={"width": 1.2}), row=1, col=1)
+    dd = (-series["drawdown"]).to_list()
+    fig.add_trace(
+        go.Scatter(x=x, y=dd, name="drawdown", fill="tozeroy", line={"width": 0.8, "color": "firebrick"}), row=2, col=1
+    )
+    fig.update_yaxes(title_text="equity (USDT)", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
+    fig.update_layout(title="equity and drawdown", template="plotly_white", height=560, hovermode="x unified")
+    return fig
+
+
+def monthly_figure(monthly: pl.DataFrame) -> go.Figure:
+    years = sorted(set(monthly["year"].to_list()))
+    z = np.full((len(years), 12), np.nan)
+    for y, m, r in zip(monthly["year"], monthly["month_of_year"], monthly["return"], strict=True):
+        z[years.index(y), m - 1] = r
+    text = [[("" if np.isnan(v) else f"{v:.1%}") for v in row] for row in z]
+    bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(),
+            x=list(MONTHS),
+            y=[str(y) for y in years],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmid=0.0,
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    fig.update_layout(title="monthly returns", template="plotly_white", height=120 + 40 * len(years))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def pnl_figure(trades: pl.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for side, color in (("long", "seagreen"), ("short", "indianred")):
+        pnl = trades.filter(pl.col("side") == side)["net_pnl"].to_list() if trades.height else []
+        if pnl:
+            fig.add_trace(go.Histogram(x=pnl, name=f"{side} ({len(pnl)})", marker_color=color, opacity=0.7))
+    fig.update_layout(
+        title=f"trade net PnL ({trades.height} trades)",
+        barmode="overlay",
+        xaxis_title="net PnL (USDT)",
+        yaxis_title="trades",
+        template="plotly_white",
+    )
+    return fig
+
+
+def exposure_figure(series: pl.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    x = _times(series)
+    for col in series.columns:
+        if col.startswith("exposure."):
+            fig.add_trace(go.Scatter(x=x, y=series[col].fill_nan(None).to_list(), name=col[9:], line={"width": 1}))
+    fig.update_layout(
+        title="exposure per asset (signed notional / equity)",
+        yaxis_title="notional / equity",
+        template="plotly_white",
+        hovermode="x unified",
+    )
+    return fig
+
+
+def metrics_figure(metrics: Mapping[str, float], params: Mapping[str, object]) -> go.Figure:
+    names = [*params, *[k for k in KEY_METRICS if k in metrics]]
+    values = [str(v) for v in params.values()] + [fmt(k, metrics[k]) for k in KEY_METRICS if k in metrics]
+    fig = go.Figure(
+        go.Table(
+            header={"values": ["", "value"], "align": "left"},
+            cells={"values": [names, values], "align": "left"},
+        )
+    )
+    fig.update_layout(title="key metrics", height=120 + 22 * len(names), margin={"t": 40})
+    return fig
+
+
+def costs_figure(costs: pl.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    symbols = costs["symbol"].to_list()
+    for name in artifacts.COSTS:
+        fig.add_trace(go.Bar(x=symbols, y=costs[name].to_list(), name=name))
+    fig.update_layout(
+        title="costs: fees, funding (net paid; negative: received) and slippage (inside fill prices)",
+        barmode="group",
+        yaxis_title="USDT",
+        template="plotly_white",
+    )
+    return fig
+
+
+def page(title: str, meta: str, figures: Mapping[str, go.Figure]) -> str:
+    """One HTML page: plotly.js inlined once, then one div per figure."""
+    divs = [
+        f'<section id="{key}">'
+        + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config={"displaylogo": False})
+        + "</section>"
+        for key, fig in figures.items()
+    ]
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}</p>' + "\n".join(divs) + "</body></html>\n"
+    )
+
+
+def combination_report(
+    title: str,
+    meta: str,
+    series: pl.DataFrame,
+    trades: pl.DataFrame,
+    metrics_row: np.ndarray,
+    metrics: Mapping[str, float],
+    params: Mapping[str, object],
+    initial: float,
+) -> str:
+    """The report of one combination."""
+    drawn = thin(series)
+    figures = {
+        "equity": equity_figure(drawn),
+        "monthly": monthly_figure(artifacts.monthly_returns(series, initial)),
+        "pnl": pnl_figure(trades),
+        "exposure": exposure_figure(drawn),
+        "metrics": metrics_figure(metrics, params),
+        "costs": costs_figure(artifacts.costs(trades, metrics_row)),
+    }
+    return page(title, meta, figures)
+
+
+def sweep_page(title: str, summary: pl.DataFrame, columns: list[str]) -> str:
+    """A sweep's runs: Sharpe against max drawdown (Pareto front highlighted, marker size by profit
+    factor) and the table of every run, front first."""
+    front = summary.filter(pl.col("pareto"))
+    rest = summary.filter(~pl.col("pareto"))
+    fig = go.Figure()
+    for part, name, color in ((rest, "dominated", "lightgrey"), (front, "Pareto front", "crimson")):
+        fig.add_trace(
+            go.Scatter(
+                x=part["max_drawdown"].to_list(),
+                y=part["sharpe"].to_list(),
+                mode="markers",
+                name=f"{name} ({part.height})",
+                text=part["label"].to_list(),
+                marker={"color": color, "size": 10, "line": {"width": 1, "color": "#333"}},
+                hovertemplate="%{text}<br>sharpe %{y:.2f}<br>max dd %{x:.1%}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="runs: Sharpe vs max drawdown (front of sharpe, 1 - max_drawdown, profit_factor)",
+        xaxis_title="max drawdown",
+        yaxis_title="sharpe",
+        xaxis_tickformat=".0%",
+        template="plotly_white",
+    )
+    ordered = summary.sort(["pareto", "objective"], descending=[True, True], nulls_last=True)
+    cells = [[fmt(c, v) if not isinstance(v, bool) else ("yes" if v else "") for v in ordered[c]] for c in columns]
+    table = go.Figure(go.Table(header={"values": columns, "align": "left"}, cells={"values": cells, "align": "left"}))
+    table.update_layout(title="every run", height=160 + 24 * summary.height)
+    return page(title, f"{summary.height} runs, {front.height} on the Pareto front", {"front": fig, "runs": table})
