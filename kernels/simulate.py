@@ -327,6 +327,7 @@ def simulate_combo(
     flags_out,
     blk,
     blocks,
+    targets_out,
 ):
     """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
 
@@ -334,6 +335,8 @@ def simulate_combo(
     tradable bar but the last and written there (how tests and other consumers read the signals).
     With a non-empty ``blk`` (a block id per bar, -1: none; each block one contiguous range) the
     block statistics of this combination accumulate in ``blocks[m_row]`` ``(n_blocks, N_BLOCK)``.
+    With a non-empty ``targets_out`` ``(n_bars, n_assets)`` the side wanted after each bar's close is
+    written there: the pending order's side, else the side held (what a live bot should hold next).
     """
     ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
     n_bars, n_assets = close.shape
@@ -359,6 +362,7 @@ def simulate_combo(
     order = np.zeros(n_assets, np.int64)
     has_order = np.zeros(n_assets, np.bool_)
     probe = flags_out.shape[0] > 0
+    want_targets = targets_out.shape[0] > 0
     gsel = np.arange(N_GROUPS)
     fl = np.zeros(N_GROUPS, np.bool_)
 
@@ -512,6 +516,10 @@ def simulate_combo(
                         has_order[a] = True
                 else:
                     has_order[a] = False
+        if want_targets:
+            for a in range(n_assets):
+                qty = pos[a, S_QTY]
+                targets_out[t, a] = order[a] if has_order[a] else (0.0 if qty == 0.0 else (1.0 if qty > 0.0 else -1.0))
         # exposure is measured on positions held over the bar's close
         equity = acc[A_WALLET]
         for a in range(n_assets):
@@ -628,6 +636,7 @@ def simulate_grid(
     no_trades = _empty_trades(0)
     no_equity = np.zeros(0)
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
+    no_targets = np.zeros((0, 0))
     for i in prange(n):
         simulate_combo(
             lo + i,
@@ -650,6 +659,7 @@ def simulate_grid(
             no_flags,
             blk,
             blocks,
+            no_targets,
         )
     return metrics, blocks
 
@@ -672,8 +682,9 @@ def _simulate_one(
     trades,
     equity,
     flags,
+    targets,
 ):
-    """Metrics row of combination ``c`` alone, writing records and signal flags where asked (no blocks)."""
+    """Metrics row of combination ``c`` alone, writing records, signal flags and targets where asked."""
     metrics = np.full((1, N_METRICS), np.nan)
     simulate_combo(
         c,
@@ -696,6 +707,7 @@ def _simulate_one(
         flags,
         np.zeros(0, np.int64),
         np.zeros((0, 0, N_BLOCK)),
+        targets,
     )
     return metrics[0]
 
@@ -709,7 +721,8 @@ def simulate_records(
     equity = np.zeros(close.shape[0])
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     market = (open_, high, low, close, tradable, funding, settle)
-    row = _simulate_one(c, *market, prog, params, initial, bars_per_year, True, trades, equity, no_flags)
+    no_targets = np.zeros((0, 0))
+    row = _simulate_one(c, *market, prog, params, initial, bars_per_year, True, trades, equity, no_flags, no_targets)
     return trades, equity, row
 
 
@@ -719,5 +732,21 @@ def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, pa
     simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
     flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
     market = (open_, high, low, close, tradable, funding, settle)
-    _simulate_one(c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags)
+    no_targets = np.zeros((0, 0))
+    _simulate_one(
+        c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, no_targets
+    )
     return flags
+
+
+@njit(cache=True)
+def signal_targets(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
+    """Signal flags ``(N_GROUPS, n_bars, n_assets)`` of combination ``c`` and the side ``(n_bars,
+    n_assets)`` it wants after each bar's close (-1, 0, 1): what a registered model returns."""
+    flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
+    targets = np.zeros(close.shape)
+    market = (open_, high, low, close, tradable, funding, settle)
+    _simulate_one(
+        c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, targets
+    )
+    return flags, targets

@@ -4,7 +4,7 @@ import numpy as np
 
 from kernels import enums as E
 from kernels.program import group_program
-from kernels.simulate import signal_flags, simulate_grid, simulate_records
+from kernels.simulate import signal_flags, signal_targets, simulate_grid, simulate_records
 
 
 def warmup() -> None:
@@ -20,3 +20,4 @@ def warmup() -> None:
     simulate_grid(*market, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
     simulate_records(0, 0, *market, prog, params, 1000.0, 8760.0)
     signal_flags(0, *market, prog, params, 1000.0, 8760.0)
+    signal_targets(0, *market, prog, params, 1000.0, 8760.0)

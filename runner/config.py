@@ -55,7 +55,7 @@ class TrackingSpec:
     experiment: str
     artifact_root: str | None
     log_trades: bool
-    child_runs: str = "best"
+    child_runs: str = "none"
     combos: tuple[int, ...] = ()
     report: bool = True
 
@@ -160,8 +160,9 @@ def _time(cfg: DictConfig, key: str, end: bool) -> int:
     return int(stamp.timestamp() * 1000)
 
 
-def data_spec(cfg: DictConfig) -> DataSpec:
-    """Validated data settings (resolves the data root; symbols are checked when loading)."""
+def data_spec(cfg: DictConfig, resolve_root: bool = True) -> DataSpec:
+    """Validated data settings (resolves the data root unless told not to: a model gets its bars
+    from the caller; symbols are checked when loading)."""
     symbols = _get(cfg, "data.symbols")
     if isinstance(symbols, str):
         symbols = [symbols]
@@ -184,7 +185,7 @@ def data_spec(cfg: DictConfig) -> DataSpec:
         configured = _get(cfg, "data.cache_dir") or os.environ.get("PERPLAB_CACHE")
         cache_dir = Path(configured).expanduser() if configured else PROJECT_ROOT / ".cache" / "perplab"
     return DataSpec(
-        root=resolve_data_root(_get(cfg, "data.root")),
+        root=resolve_data_root(_get(cfg, "data.root")) if resolve_root else Path(_get(cfg, "data.root") or "."),
         market=market,
         symbols=tuple(symbols),
         source_interval=source,
@@ -205,7 +206,7 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
     name = _get(cfg, "tracking.experiment")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"tracking.experiment={name!r}: must be a non-empty name")
-    (child_runs,) = _choice(cfg, "tracking.child_runs", CHILD_RUNS) if _get(cfg, "tracking.child_runs") else ("best",)
+    (child_runs,) = _choice(cfg, "tracking.child_runs", CHILD_RUNS) if _get(cfg, "tracking.child_runs") else ("none",)
     combos = _get(cfg, "tracking.combos") or []
     combos = combos if isinstance(combos, list) else [combos]
     for c in combos:
@@ -236,7 +237,7 @@ def strategy_spec(cfg: DictConfig, data_timeframe: object = "1h"):
     return parse_strategy(raw, strategy_file(name), primary)
 
 
-def validate(cfg: DictConfig) -> RunSpec:
+def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     """Check every field of a composed config; raise ConfigError naming the first bad one."""
     sim: dict[int, Axis] = {}
     sim[E.P_LEVERAGE] = Axis(
@@ -283,7 +284,7 @@ def validate(cfg: DictConfig) -> RunSpec:
         raise ConfigError(f"objective.metric={metric!r}: valid: {', '.join(METRICS)}")
     top = _scalar(cfg, "report.top", 1, 1000, integer=True)
     spec = RunSpec(
-        data=data_spec(cfg),
+        data=data_spec(cfg, resolve_data),
         strategy=strategy,
         strategy_axes=strategy_axes,
         sim_axes=sim,

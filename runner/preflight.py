@@ -46,7 +46,7 @@ def _group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def _explain(exc: Exception, overrides: list[str]) -> ConfigError:
+def _explain(exc: Exception, overrides: list[str], config_name: str = "config") -> ConfigError:
     """Turn a Hydra composition error into one line naming the override and what is valid."""
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
@@ -62,7 +62,7 @@ def _explain(exc: Exception, overrides: list[str]) -> ConfigError:
         key = m.group(1)
         parts = key.split(".")
         try:  # called inside check()'s initialize_config_dir context
-            base = compose("config", overrides=[o for o in overrides if not o.startswith(key)])
+            base = compose(config_name, overrides=[o for o in overrides if not o.startswith(key)])
         except Exception:
             base = None
         hint = ""
@@ -100,7 +100,7 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [job for batch in batches for job in batch]
 
 
-def check(args: list[str], validate_job) -> None:
+def check(args: list[str], validate_job, config_name: str = "config") -> None:
     """Compose and validate every job (up to MAX_CHECKED_JOBS); raise ConfigError on the first bad one."""
     multirun = any(a in MULTIRUN_FLAGS for a in args)
     overrides = [a for a in args if a not in MULTIRUN_FLAGS]
@@ -108,9 +108,9 @@ def check(args: list[str], validate_job) -> None:
     with initialize_config_dir(str(Path(CONF)), version_base="1.3"):
         for job in jobs[:MAX_CHECKED_JOBS]:
             try:
-                cfg = compose("config", overrides=job)
+                cfg = compose(config_name, overrides=job)
             except (HydraException, ValueError, KeyError) as exc:
-                raise _explain(exc, job) from None
+                raise _explain(exc, job, config_name) from None
             except Exception as exc:  # omegaconf errors (bad interpolation, type)
                 raise ConfigError(f"invalid config: {str(exc).strip().splitlines()[0]}") from None
             validate_job(cfg)

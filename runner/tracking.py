@@ -84,8 +84,13 @@ class RetryingClient:
 
 
 def default_artifact_root(uri: str) -> str | None:
+    """Beside a SQLite file; under the project's mlruns/ for a database server; a tracking server's own."""
     path = _sqlite_path(uri)
-    return (path.parent / "artifacts").resolve().as_uri() if path is not None else None
+    if path is not None:
+        return (path.parent / "artifacts").resolve().as_uri()
+    if uri.startswith(("postgresql", "mysql", "mssql")):
+        return (PROJECT_ROOT / "mlruns" / "artifacts").resolve().as_uri()
+    return None
 
 
 def client_for(spec: TrackingSpec) -> RetryingClient:

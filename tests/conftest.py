@@ -51,3 +51,56 @@ def _restore_tracking_uri(monkeypatch):
     """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo it after every test."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "unset")
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+
+def _pg_bindir() -> Path | None:
+    """The newest PostgreSQL server's bin folder (Debian's layout, else the one on PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on a free local port (run as the ``postgres`` user when the
+    tests run as root), with databases ``perplab`` and ``mlflow``; removed at the end."""
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql")
+    base = Path(tempfile.mkdtemp(prefix="perplab-pg-"))
+    base.chmod(0o755)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = base / "data"
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+    try:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as con:
+            con.execute("CREATE DATABASE perplab")
+            con.execute("CREATE DATABASE mlflow")
+        yield {
+            "port": port,
+            "url": f"postgresql://postgres@127.0.0.1:{port}/perplab",
+            "mlflow": f"postgresql://postgres@127.0.0.1:{port}/mlflow",
+        }
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)

@@ -126,6 +126,31 @@ def _load_symbol(spec: DataSpec, symbol: str, step: int, src_step: int) -> tuple
     return frame, path, sha
 
 
+def align(frames: list[pl.DataFrame], step: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Put per-symbol bars (``time`` in ms, OHLCV) on one grid: times, ``(n, k)`` OHLCV arrays and
+    ``tradable``. A missing bar repeats the last close (volume 0) and is not tradable; bars before a
+    symbol's first stay NaN."""
+    first = min(int(f["time"][0]) for f in frames)
+    last = max(int(f["time"][-1]) for f in frames)
+    times = np.arange(first, last + step, step, dtype=np.int64)
+    n, k = times.shape[0], len(frames)
+    cols = {c: np.full((n, k), np.nan) for c in ("open", "high", "low", "close", "volume")}
+    tradable = np.zeros((n, k), dtype=np.bool_)
+    for a, frame in enumerate(frames):
+        rows = (frame["time"].to_numpy() - first) // step
+        present = np.zeros(n, dtype=np.bool_)
+        present[rows] = True
+        tradable[:, a] = present
+        for c in cols:
+            cols[c][rows, a] = frame[c].to_numpy()
+        carried = _ffill_rows(cols["close"][:, a], present)
+        for c in ("open", "high", "low", "close"):
+            cols[c][~present, a] = carried[~present]
+        life = ~np.isnan(carried)
+        cols["volume"][~present & life, a] = 0.0
+    return times, cols, tradable
+
+
 def check_symbols(spec: DataSpec) -> None:
     known = available_symbols(spec.root, spec.market, spec.source_interval)
     for s in spec.symbols:
@@ -164,25 +189,8 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         if report is not None:
             report(symbol)
 
-    first = min(int(f["time"][0]) for f in frames)
-    last = max(int(f["time"][-1]) for f in frames)
-    times = np.arange(first, last + step, step, dtype=np.int64)
-    n, k = times.shape[0], len(frames)
-    cols = {c: np.full((n, k), np.nan) for c in ("open", "high", "low", "close", "volume")}
-    tradable = np.zeros((n, k), dtype=np.bool_)
-    for a, frame in enumerate(frames):
-        rows = (frame["time"].to_numpy() - first) // step
-        present = np.zeros(n, dtype=np.bool_)
-        present[rows] = True
-        tradable[:, a] = present
-        for c in cols:
-            cols[c][rows, a] = frame[c].to_numpy()
-        carried = _ffill_rows(cols["close"][:, a], present)
-        for c in ("open", "high", "low", "close"):
-            cols[c][~present, a] = carried[~present]
-        life = ~np.isnan(carried)
-        cols["volume"][~present & life, a] = 0.0
-
+    times, cols, tradable = align(frames, step)
+    n, k = tradable.shape
     funding = np.zeros((n, k))
     coverage: dict[str, float] = {}
     if spec.funding:

@@ -23,10 +23,12 @@ def cli(tmp_path: Path, *args: str, store: Path | None = None) -> subprocess.Com
     )
 
 
-def runs(store: Path):
+def runs(store: Path, kind: str | None = "job"):
+    """The store's client and its runs of one kind (job, combo, sweep; None: every run)."""
     client = MlflowClient(f"sqlite:///{store}")
     ids = [e.experiment_id for e in client.search_experiments()]
-    return client, client.search_runs(ids, max_results=1000)
+    found = client.search_runs(ids, max_results=10_000)
+    return client, [r for r in found if kind is None or r.data.tags.get("perplab.kind") == kind]
 
 
 def test_leverage_sweep_tracks_one_run_per_job(tmp_path: Path) -> None:

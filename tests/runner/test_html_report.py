@@ -22,7 +22,7 @@ def job(tmp_path_factory) -> tuple[Path, object, object]:
     args = ("strategy.params.period=[7,14]", "leverage=[1,3]", "tracking.child_runs=all", "tracking.combos=[2]")
     out = cli(tmp, *args, *FAST)
     assert out.returncode == 0, out.stderr
-    client, found = runs(tmp / "mlruns" / "mlflow.db")
+    client, found = runs(tmp / "mlruns" / "mlflow.db", kind=None)
     (parent,) = [r for r in found if r.data.tags.get("perplab.kind") == "job"]
     return tmp, client, parent
 

@@ -29,7 +29,7 @@ def _dominated(points: np.ndarray) -> np.ndarray:
 def test_child_runs_by_policy(tmp_path: Path, policy: str) -> None:
     out = cli(tmp_path, *GRID, f"tracking.child_runs={policy}", "filters=none", *FAST)
     assert out.returncode == 0, out.stderr
-    client, found = runs(tmp_path / "mlruns" / "mlflow.db")
+    client, found = runs(tmp_path / "mlruns" / "mlflow.db", kind=None)
     (job,) = [r for r in found if r.data.tags["perplab.kind"] == "job"]
     children = [r for r in found if r.data.tags["perplab.kind"] == "combo"]
     assert all(r.data.tags["mlflow.parentRunId"] == job.info.run_id for r in children)
@@ -108,7 +108,7 @@ def test_concurrent_jobs_lose_nothing(tmp_path: Path) -> None:
         *FAST,
     )
     assert out.returncode == 0, out.stderr
-    client, found = runs(tmp_path / "mlruns" / "mlflow.db")
+    client, found = runs(tmp_path / "mlruns" / "mlflow.db", kind=None)
     jobs = [r for r in found if r.data.tags["perplab.kind"] == "job"]
     (sweep,) = [r for r in found if r.data.tags["perplab.kind"] == "sweep"]
     assert len(jobs) == 4 and {r.info.status for r in jobs} == {"FINISHED"}
@@ -126,3 +126,28 @@ def test_concurrent_jobs_lose_nothing(tmp_path: Path) -> None:
     assert summary["pareto"].sum() >= 1 and sweep.data.metrics["n_jobs"] == 4
     assert "sweep_summary.html" in {a.path for a in client.list_artifacts(sweep.info.run_id)}
     assert "sweep-level run" not in out.stderr
+
+
+def test_tracking_on_postgres(tmp_path: Path, postgres) -> None:
+    """tracking=postgres: the job's run, params, metrics and tags land in a PostgreSQL backend store."""
+    from mlflow.tracking import MlflowClient
+
+    art = (tmp_path / "artifacts").as_uri()
+    out = cli(
+        tmp_path,
+        "tracking=postgres",
+        f"tracking.uri={postgres['mlflow']}",
+        f"tracking.artifact_root={art}",
+        "leverage=[1,2]",
+        *FAST,
+    )
+    assert out.returncode == 0, out.stderr
+    client = MlflowClient(postgres["mlflow"])
+    exp = client.get_experiment_by_name("perplab-rsi")
+    (run,) = client.search_runs([exp.experiment_id], "tags.`perplab.kind` = 'job'")
+    assert run.info.status == "FINISHED" and run.data.metrics["n_combos"] == 2
+    assert set(METRIC_NAMES) <= set(run.data.metrics) and run.data.params["strategy.name"] == "rsi"
+    assert len(run.data.tags["data_fingerprint"]) == 64
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "grid.parquet", "report.html", "trades.json"} <= arts
+    assert not (tmp_path / "mlruns").exists() and (tmp_path / "artifacts").is_dir()  # not the SQLite default

@@ -1,0 +1,1 @@
+"""Promotion of tracked runs through the MLflow model registry (``python -m runner.promote``)."""

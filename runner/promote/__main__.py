@@ -1,0 +1,153 @@
+"""``python -m runner.promote [overrides]``: gates, then the registry move (and active_configs)."""
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
+
+from runner.errors import ConfigError, PerplabError, one_line
+from runner.report import make_console
+
+console = make_console()
+REJECTED = 1  # a gate failed: nothing changed
+
+
+def settings(cfg: DictConfig) -> dict:
+    """Validated ``promote.*`` and tracking settings."""
+    from runner.config import tracking_spec
+    from runner.promote.gates import gate_settings
+    from runner.promote.registry import STAGES
+
+    p = OmegaConf.to_container(cfg.promote, resolve=True)
+    stage = str(p.get("stage")).lower()
+    if stage not in STAGES:
+        raise ConfigError(f"promote.stage={p.get('stage')!r}: valid: {', '.join(STAGES)}")
+    version = p.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ConfigError(f"promote.version={version!r}: must be a registered version number (1, 2, ...)")
+    if stage == "archived" and version is None:
+        raise ConfigError("promote.stage=archived: needs promote.version=N (the version to archive)")
+    if not isinstance(p.get("strategy"), str) or not p["strategy"]:
+        raise ConfigError(f"promote.strategy={p.get('strategy')!r}: must name a strategy, e.g. rsi")
+    return {
+        **p,
+        "stage": stage,
+        "gates": gate_settings(p.get("gates")),
+        "tracking": tracking_spec(cfg),
+    }
+
+
+def _print_gates(gates, title: str) -> None:
+    out = Table(title=title)
+    for col in ("gate", "value", "threshold", "verdict"):
+        out.add_column(col, justify="left" if col == "gate" else "right")
+    for g in gates:
+        shown = "-" if g.value is None else f"{g.value:.4g}"
+        style = {"FAIL": "[red]FAIL[/red]", "pass": "[green]pass[/green]"}.get(g.verdict, g.verdict)
+        out.add_row(g.name, shown, str(g.threshold), style)
+    console.print(out)
+
+
+def promote(cfg: DictConfig) -> int:
+    from runner.promote import active_configs as ac
+    from runner.promote import registry as reg
+    from runner.promote.gates import check_gates
+    from runner.tracking import client_for
+
+    s = settings(cfg)
+    client = client_for(s["tracking"])
+    strategy = s["strategy"]
+    name = reg.model_name(strategy)
+    if s["version"] is not None:
+        try:
+            mv = client.get_model_version(name, str(s["version"]))
+        except Exception:
+            raise ConfigError(f"promote.version={s['version']}: {name} has no such version") from None
+        run = client.get_run(mv.run_id)
+    else:
+        mv = None
+        run = reg.select_run(client, s["tracking"].experiment, s["run_id"], s["objective"], s["maximize"])
+        tagged = run.data.tags.get("strategy")
+        if tagged and tagged != strategy:
+            raise ConfigError(f"promote.strategy={strategy}: run {run.info.run_id} is of strategy {tagged}")
+    gates = check_gates(run.data.metrics, run.data.tags, s["gates"])
+    entering = s["stage"] in ("staging", "production") or mv is None
+    if entering:
+        _print_gates(gates, f"promotion gates of run {run.info.run_id}")
+        failed = [g for g in gates if g.verdict == "FAIL"]
+        if failed:
+            console.print(f"[red]rejected[/red]: {'; '.join(g.describe() for g in failed)}; nothing changed")
+            return REJECTED
+    model_cfg = reg.model_config(client, run)
+    url = ac.postgres_url(s.get("postgres_url"))
+    if mv is None:
+        mv = reg.existing_version(client, name, run.info.run_id)
+        if mv is None:
+            with console.status(f"registering {name} from run {run.info.run_id}"):
+                mv = reg.register(client, run, name, model_cfg, reg.version_tags(run, model_cfg, s["objective"], gates))
+    version = str(mv.version)
+    uri = f"models:/{name}/{version}"
+    with ac.transaction(url) as cur:
+        if cur is not None and s["stage"] == "production":
+            ac.upsert(cur, _row(strategy, model_cfg, uri, int(version)))
+        left = reg.transition(client, name, version, s["stage"]) if s["stage"] != "none" else []
+        demoted = ac.deactivate(cur, strategy, [int(v) for v in left]) if cur is not None and left else 0
+    mv = client.get_model_version(name, version)
+    line = f"{name} version {version}: stage {mv.current_stage}, aliases {', '.join(mv.aliases) or '-'}"
+    if s["stage"] in reg.ALIASES:
+        line += f"; load it with models:/{name}@{s['stage']}"
+    console.print(line, highlight=False)
+    if left:
+        console.print(f"left Production: version(s) {', '.join(left)}", highlight=False)
+    if url:
+        console.print(
+            f"active_configs: {'upserted' if s['stage'] == 'production' else f'{demoted} row(s) marked inactive'}"
+        )
+    return 0
+
+
+def _row(strategy: str, cfg: DictConfig, uri: str, version: int):
+    from runner.promote.active_configs import ActiveConfig
+    from runner.promote.registry import config_figures
+
+    fig = config_figures(cfg)
+    return ActiveConfig(
+        strategy=strategy,
+        symbols=fig["symbols"],
+        params=fig["params"],
+        leverage=fig["leverage"],
+        margin_mode=fig["margin_mode"],
+        max_position_size=fig["max_position_size"],
+        model_uri=uri,
+        version=version,
+    )
+
+
+@hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"), config_name="promote")
+def app(cfg: DictConfig) -> None:
+    try:
+        code = promote(cfg)
+    except PerplabError as exc:
+        sys.stderr.write(one_line(exc) + "\n")
+        sys.exit(exc.exit_code)
+    if code:
+        sys.exit(code)
+
+
+def main() -> None:
+    from runner import preflight
+
+    args = sys.argv[1:]
+    if not any(a.split("=")[0] in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in args):
+        try:
+            preflight.check(args, settings, config_name="promote")
+        except PerplabError as exc:
+            sys.stderr.write(one_line(exc) + "\n")
+            sys.exit(exc.exit_code)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The registry side of a promotion: pick the run, log and register its pyfunc model, move stages
+and aliases, tag versions."""
+
+import importlib.metadata
+import json
+import logging
+import math
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from runner import PROJECT_ROOT
+from runner.children import KIND_TAG
+from runner.errors import ConfigError
+
+# stages are deprecated upstream but still the registry's lifecycle; aliases are kept in step with them
+warnings.filterwarnings("ignore", message=".*[Ss]tages.*", category=FutureWarning)
+STAGES = {"staging": "Staging", "production": "Production", "archived": "Archived", "none": "None"}
+ALIASES = ("staging", "production")
+
+
+def model_name(strategy: str) -> str:
+    return f"perplab-{strategy}"
+
+
+def select_run(client, experiment: str, run_id: str | None, objective: str, maximize: bool):
+    """The given run, or the best FINISHED job run of the experiment by ``objective`` (defined values
+    only)."""
+    if run_id:
+        try:
+            return client.get_run(run_id)
+        except Exception:
+            raise ConfigError(f"promote.run_id={run_id}: no such run in the tracking store") from None
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ConfigError(f"tracking.experiment={experiment}: no such experiment (run the strategy first)")
+    found = client.search_runs(
+        [exp.experiment_id], f"attributes.status = 'FINISHED' and tags.`{KIND_TAG}` = 'job'", max_results=10_000
+    )
+    scored = [(r.data.metrics.get(objective, math.nan), r) for r in found]
+    scored = [(v, r) for v, r in scored if not math.isnan(v)]
+    if not scored:
+        raise ConfigError(f"promote.objective={objective}: no finished run of {experiment} has a defined value")
+    return max(scored, key=lambda vr: vr[0] if maximize else -vr[0])[1]
+
+
+def model_config(client, run) -> DictConfig:
+    """The run's resolved config with its best combination fixed (what the model trades)."""
+    from runner.model import fixed_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
+        except Exception:
+            raise ConfigError(f"promote.run_id={run.info.run_id}: the run has no config.yaml artifact") from None
+        cfg = OmegaConf.load(path)
+    best = {k[5:]: v for k, v in run.data.tags.items() if k.startswith("best.")}
+    return fixed_config(cfg, best)
+
+
+def _code_copy(tmp: Path) -> list[str]:
+    """The packages the model imports, sources only (no caches)."""
+    out = []
+    for pkg in ("runner", "kernels"):
+        dst = tmp / "code" / pkg
+        shutil.copytree(PROJECT_ROOT / pkg, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        out.append(str(dst))
+    return out
+
+
+def _requirements() -> list[str]:
+    try:
+        reqs = importlib.metadata.requires("perplab") or []
+    except importlib.metadata.PackageNotFoundError:
+        reqs = []
+    return [r for r in reqs if "extra ==" not in r]
+
+
+def register(client, run, name: str, cfg: DictConfig, tags: dict[str, str]):
+    """Log the pyfunc model into the run and register it as a new version of ``name``."""
+    import mlflow
+
+    from runner.model import PerplabModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(OmegaConf.to_yaml(cfg))
+        quiet = logging.getLogger("mlflow.pyfunc")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # the class is pickled on purpose: its code ships with the model
+        with mlflow.start_run(run_id=run.info.run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=PerplabModel(),
+                artifacts={"config": str(config)},
+                code_paths=_code_copy(Path(tmp)),
+                pip_requirements=_requirements(),
+            )
+        quiet.setLevel(level)
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name, description=f"perplab strategy {name[8:]}: signals and target positions")
+    return client.create_model_version(name, info.model_uri, run_id=run.info.run_id, tags=tags)
+
+
+def existing_version(client, name: str, run_id: str):
+    """A version already registered from this run (promotion reuses it)."""
+    try:
+        found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except Exception:
+        return None
+    return max(found, key=lambda v: int(v.version)) if found else None
+
+
+def config_figures(cfg: DictConfig) -> dict:
+    """What a trading bot needs from a one-combination config: leverage, margin mode, the largest
+    position (``sizing.max_position_size``, else the fixed fraction of equity per position),
+    symbols, timeframe and the strategy's parameter values."""
+    symbols = list(OmegaConf.select(cfg, "data.symbols"))
+    size = OmegaConf.select(cfg, "sizing.max_position_size", default=None)
+    if size is None:
+        size = OmegaConf.select(cfg, "sizing.fraction", default=None)
+        size = size if size is not None else 1.0 / len(symbols)
+    raw = OmegaConf.to_container(cfg.strategy.params, resolve=True) if "params" in cfg.strategy else {}
+    params = {k: v["default"] if isinstance(v, dict) else v for k, v in (raw or {}).items()}
+    return {
+        "leverage": float(OmegaConf.select(cfg, "leverage.value")),
+        "margin_mode": str(OmegaConf.select(cfg, "margin.mode")),
+        "max_position_size": float(size),
+        "symbols": symbols,
+        "timeframe": str(OmegaConf.select(cfg, "data.timeframe")),
+        "params": {**params, "direction": OmegaConf.select(cfg, "strategy.direction")},
+    }
+
+
+def version_tags(run, cfg: DictConfig, objective: str, gates) -> dict[str, str]:
+    fig = config_figures(cfg)
+    tags = {
+        "leverage": str(fig["leverage"]),
+        "margin_mode": fig["margin_mode"],
+        "max_position_size": str(fig["max_position_size"]),
+        "objective": objective,
+        "objective_value": str(run.data.metrics.get(objective, math.nan)),
+        "data_fingerprint": run.data.tags.get("data_fingerprint", ""),
+        "source_run_id": run.info.run_id,
+        "symbols": json.dumps(fig["symbols"]),
+        "timeframe": fig["timeframe"],
+        "params": json.dumps(fig["params"], sort_keys=True),
+    }
+    tags.update({f"gate.{g.name}": g.describe() for g in gates})
+    return tags
+
+
+def transition(client, name: str, version: str, stage: str) -> list[str]:
+    """Move a version to ``stage`` (a STAGES key) and keep the aliases in step: the stage's alias
+    points at it, and it keeps no alias of a stage it left. Production archives the previous
+    Production versions. Returns the versions that left Production."""
+    before = {v.version for v in client.get_latest_versions(name, stages=["Production"])}
+    target = STAGES[stage]
+    client.transition_model_version_stage(name, version, target, archive_existing_versions=stage == "production")
+    mv = client.get_model_version(name, version)
+    for alias in ALIASES:
+        if alias != stage and alias in (mv.aliases or []):
+            client.delete_registered_model_alias(name, alias)
+    if stage in ALIASES:
+        client.set_registered_model_alias(name, stage, version)
+    after = {v.version for v in client.get_latest_versions(name, stages=["Production"])}
+    return sorted(before - after)
