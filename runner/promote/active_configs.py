@@ -28,8 +28,8 @@ UPSERT = """
 INSERT INTO active_configs
     (strategy, symbols, params, leverage, margin_mode, max_position_size, model_uri, version, promoted_at, active,
      deactivated_at)
-VALUES (%(strategy)s, %(symbols)s, %(params)s::jsonb, %(leverage)s, %(margin_mode)s, %(max_position_size)s, %(model_uri)s,
-        %(version)s, now(), true, NULL)
+VALUES (%(strategy)s, %(symbols)s, %(params)s::jsonb, %(leverage)s, %(margin_mode)s, %(max_position_size)s,
+        %(model_uri)s, %(version)s, now(), true, NULL)
 ON CONFLICT (strategy) DO UPDATE SET
     symbols = EXCLUDED.symbols, params = EXCLUDED.params, leverage = EXCLUDED.leverage,
     margin_mode = EXCLUDED.margin_mode, max_position_size = EXCLUDED.max_position_size,

@@ -20,7 +20,7 @@ class Gate:
     @property
     def verdict(self) -> str:
         if not self.applied:
-            return "skipped" if self.threshold is not None else "off"
+            return "off" if self.threshold is None or self.threshold is False else "skipped"
         return "pass" if self.passed else "FAIL"
 
     def describe(self) -> str:

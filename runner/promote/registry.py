@@ -159,7 +159,7 @@ def transition(client, name: str, version: str, stage: str) -> list[str]:
     """Move a version to ``stage`` (a STAGES key) and keep the aliases in step: the stage's alias
     points at it, and it keeps no alias of a stage it left. Production archives the previous
     Production versions. Returns the versions that left Production."""
-    before = {v.version for v in client.get_latest_versions(name, stages=["Production"])}
+    before = {str(v.version) for v in client.get_latest_versions(name, stages=["Production"])}
     target = STAGES[stage]
     client.transition_model_version_stage(name, version, target, archive_existing_versions=stage == "production")
     mv = client.get_model_version(name, version)
@@ -168,5 +168,5 @@ def transition(client, name: str, version: str, stage: str) -> list[str]:
             client.delete_registered_model_alias(name, alias)
     if stage in ALIASES:
         client.set_registered_model_alias(name, stage, version)
-    after = {v.version for v in client.get_latest_versions(name, stages=["Production"])}
+    after = {str(v.version) for v in client.get_latest_versions(name, stages=["Production"])}
     return sorted(before - after)

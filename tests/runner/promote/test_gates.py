@@ -1,0 +1,65 @@
+"""Promotion gates, table-driven: which pass, fail or are skipped for given run metrics."""
+
+import math
+
+import pytest
+
+from runner.errors import ConfigError
+from runner.promote.gates import check_gates, gate_settings
+
+DEFAULT = {
+    "no_liquidation": True,
+    "min_trades": 30,
+    "max_drawdown": 0.5,
+    "min_dsr": 0.9,
+    "min_wfe": 0.5,
+    "require_survivor": True,
+}
+GOOD = {"n_liquidations": 0.0, "n_trades": 40.0, "max_drawdown": 0.2}
+
+
+@pytest.mark.parametrize(
+    "metrics, tags, settings, verdicts",
+    [
+        # no filter ran: DSR and WFE gates are skipped, the rest pass
+        (GOOD, {}, {}, {"min_dsr": "skipped", "min_wfe": "skipped", "min_trades": "pass"}),
+        # one liquidation fails no_liquidation
+        ({**GOOD, "n_liquidations": 1.0}, {}, {}, {"no_liquidation": "FAIL"}),
+        # 30 trades is enough, 29 is not
+        ({**GOOD, "n_trades": 30.0}, {}, {}, {"min_trades": "pass"}),
+        ({**GOOD, "n_trades": 29.0}, {}, {}, {"min_trades": "FAIL"}),
+        # the drawdown cap is inclusive
+        ({**GOOD, "max_drawdown": 0.5}, {}, {}, {"max_drawdown": "pass"}),
+        ({**GOOD, "max_drawdown": 0.51}, {}, {}, {"max_drawdown": "FAIL"}),
+        # recorded DSR / WFE are checked against their thresholds
+        ({**GOOD, "dsr": 0.95, "wfe": 0.4}, {}, {}, {"min_dsr": "pass", "min_wfe": "FAIL"}),
+        ({**GOOD, "dsr": 0.5, "wfe": 0.8}, {}, {}, {"min_dsr": "FAIL", "min_wfe": "pass"}),
+        # a NaN figure counts as not recorded
+        ({**GOOD, "dsr": math.nan}, {}, {}, {"min_dsr": "skipped"}),
+        # no survivor of the run's filters
+        (GOOD, {"no_survivor": "true"}, {}, {"require_survivor": "FAIL"}),
+        # gates turned off never fail
+        ({**GOOD, "n_liquidations": 3.0}, {}, {"no_liquidation": False, "min_trades": None}, {"no_liquidation": "off"}),
+        ({**GOOD, "n_trades": 1.0}, {}, {"min_trades": None}, {"min_trades": "off"}),
+    ],
+)
+def test_gates(metrics, tags, settings, verdicts) -> None:
+    gates = {g.name: g for g in check_gates(metrics, tags, gate_settings({**DEFAULT, **settings}))}
+    for name, verdict in verdicts.items():
+        assert gates[name].verdict == verdict, gates[name].describe()
+    failing = {g.name for g in gates.values() if g.verdict == "FAIL"}
+    assert failing == {n for n, v in verdicts.items() if v == "FAIL"}
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"min_sharpe": 1}, "promote.gates.min_sharpe: no such gate; valid: no_liquidation"),
+        ({"min_trades": -1}, "promote.gates.min_trades=-1: must be a number >= 0, or null (off)"),
+        ({"max_drawdown": "half"}, "promote.gates.max_drawdown='half'"),
+        ({"no_liquidation": "yes"}, "promote.gates.no_liquidation='yes': must be true or false"),
+    ],
+)
+def test_bad_gate_settings(raw, message) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        gate_settings(raw)
