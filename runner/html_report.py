@@ -10,28 +10,11 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from kernels import enums as E
 from runner import artifacts
 from runner.report import fmt
 
-KEY_METRICS = (
-    "total_return",
-    "apr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "volatility",
-    "win_rate",
-    "profit_factor",
-    "n_trades",
-    "n_liquidations",
-    "exposure",
-    "fees_paid",
-    "funding_paid",
-    "slippage_paid",
-    "realized_pnl",
-    "final_equity",
-)
+KEY_METRICS = tuple(n for n in E.METRIC_NAMES if n not in ("score", "skew", "kurtosis"))  # in the table
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MAX_POINTS = 4000  # a series drawn with more bars is thinned (last equity, deepest drawdown per bucket)
 STYLE = "body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:20px}p.meta{color:#555;font-size:13px}"

@@ -81,3 +81,30 @@ def test_trades_json_and_series_of_best_and_requested_combination(job) -> None:
         assert series["drawdown"].max() == pytest.approx(grid["max_drawdown"][combo], rel=1e-9)
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "combos/2")}
     assert names >= {f"combos/2/{n}" for n in ("trades.json", "trades.parquet", "equity.parquet", "report.html")}
+
+
+def test_report_of_a_combination_without_trades() -> None:
+    """No trade: the page still builds; equity, monthly returns, metrics and costs have data."""
+    import numpy as np
+
+    from kernels import enums as E
+    from runner import artifacts
+    from runner.html_report import combination_report
+    from tests.runner.strategy.test_compile import synthetic
+
+    panel = synthetic(np.linspace(100.0, 120.0, 24 * 70), n_assets=2)
+    times = pl.Series(panel.times).cast(pl.Datetime("ms", "UTC"))
+    equity = pl.DataFrame({"time": times, "equity": np.full(panel.n_bars, 1000.0), "drawdown": 0.0})
+    trades = pl.DataFrame(
+        schema={"qty": pl.Float64, "side": pl.String, "asset": pl.Int64, "entry_bar": pl.Int64}
+        | {"exit_bar": pl.Int64, "symbol": pl.String, "net_pnl": pl.Float64}
+        | {c: pl.Float64 for c in artifacts.COSTS}
+    )
+    series = artifacts.series(panel, equity, trades)
+    row = np.zeros(E.N_METRICS)
+    page = combination_report("t", "m", series, trades, row, {"sharpe": 0.0}, {"leverage.value": 1}, 1000.0)
+    figs = figures(page)
+    assert figs["fig-pnl"] == []  # no trade, no histogram trace
+    for name in ("fig-equity", "fig-monthly", "fig-metrics", "fig-costs", "fig-exposure"):
+        assert figs[name] and all(points(t) > 0 for t in figs[name]), name
+    assert len(figs["fig-monthly"][0]["z"]) == 1  # one year row: Jan..Mar of 2024 filled
