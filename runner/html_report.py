@@ -182,7 +182,7 @@ def sweep_page(title: str, summary: pl.DataFrame, columns: list[str]) -> str:
     front = summary.filter(pl.col("pareto"))
     rest = summary.filter(~pl.col("pareto"))
     fig = go.Figure()
-    for part, name, color in ((rest, "dominated", "lightgrey"), (front, "Pareto front", "crimson")):
+    for part, name, color in ((rest, "not on the front", "lightgrey"), (front, "Pareto front", "crimson")):
         fig.add_trace(
             go.Scatter(
                 x=part["max_drawdown"].to_list(),
@@ -200,9 +200,17 @@ def sweep_page(title: str, summary: pl.DataFrame, columns: list[str]) -> str:
         yaxis_title="sharpe",
         xaxis_tickformat=".0%",
         template="plotly_white",
+        showlegend=True,
     )
     ordered = summary.sort(["pareto", "objective"], descending=[True, True], nulls_last=True)
     cells = [[fmt(c, v) if not isinstance(v, bool) else ("yes" if v else "") for v in ordered[c]] for c in columns]
-    table = go.Figure(go.Table(header={"values": columns, "align": "left"}, cells={"values": cells, "align": "left"}))
-    table.update_layout(title="every run", height=160 + 24 * summary.height)
+    widths = [3 if c == "overrides" else 1 for c in columns]
+    table = go.Figure(
+        go.Table(
+            columnwidth=widths,
+            header={"values": columns, "align": "left"},
+            cells={"values": cells, "align": "left", "height": 30},
+        )
+    )
+    table.update_layout(title="every run", height=240 + 34 * (summary.height + 1), margin={"l": 10, "r": 10})
     return page(title, f"{summary.height} runs, {front.height} on the Pareto front", {"front": fig, "runs": table})

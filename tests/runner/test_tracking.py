@@ -10,6 +10,7 @@ import pytest
 
 from kernels.enums import METRIC_NAMES
 from runner.sweep_summary import summary_table
+from tests.runner.report_html import figures, points
 from tests.runner.test_cli import FAST, cli, runs
 
 GRID = ("strategy.params.period=[7,14,21]", "leverage=[1,2,3]")
@@ -124,7 +125,11 @@ def test_concurrent_jobs_lose_nothing(tmp_path: Path) -> None:
     summary = pl.read_parquet(client.download_artifacts(sweep.info.run_id, "sweep_summary.parquet", str(tmp_path)))
     assert sorted(summary["run_id"]) == sorted(r.info.run_id for r in jobs)
     assert summary["pareto"].sum() >= 1 and sweep.data.metrics["n_jobs"] == 4
-    assert "sweep_summary.html" in {a.path for a in client.list_artifacts(sweep.info.run_id)}
+    page = Path(client.download_artifacts(sweep.info.run_id, "sweep_summary.html", str(tmp_path))).read_text()
+    figs = figures(page)
+    assert sum(points(t) for t in figs["fig-front"]) == 4  # every run drawn once
+    assert [t["name"] for t in figs["fig-front"] if points(t)][-1].startswith("Pareto front")
+    assert len(figs["fig-runs"][0]["cells"]["values"][0]) == 4
     assert "sweep-level run" not in out.stderr
 
 
