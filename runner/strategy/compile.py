@@ -208,7 +208,18 @@ class _Compiler:
         self.series[ind.name] = self.series[f"{ind.name}.{outputs[0]}"]
 
     def series_column(self, name: str) -> np.ndarray:
-        return self.price_column(name) if name in SOURCES else self.series[name]
+        if name in SOURCES:
+            return self.price_column(name)
+        if name not in self.series and self.strat.signals is not None and name in self.strat.signals.columns:
+            self.signal_columns()
+        return self.series[name]
+
+    def signal_columns(self) -> None:
+        """Every column of the signals file, read once."""
+        from runner.strategy.signals_file import load_signals
+
+        for name, values in load_signals(self.strat.signals, self.panel).items():
+            self.series[name] = np.full(self.n, self.add_column(values, f"signals.{name}"), dtype=np.int64)
 
     # -- linear forms ------------------------------------------------------------------------
     def param_free(self, node: Node) -> bool:

@@ -8,6 +8,7 @@ number anywhere in ``params``, an indicator's parameters or a stop may be a list
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,13 @@ TOP_KEYS = (
     "take_profit",
     "trailing_stop",
     "time_filters",
+    "signals",
 )
+SIGNAL_KEYS = ("path", "time_column", "symbol_column", "columns")
+SIGNAL_GROUPS = {"long_entry": ("entry", "long"), "long_exit": ("exit", "long")} | {
+    "short_entry": ("entry", "short"),
+    "short_exit": ("exit", "short"),
+}
 PARAM_KEYS = ("type", "low", "high", "default", "step", "description")
 INDICATOR_KEYS = ("type", "source", "timeframe", "shift")
 STOPS = {"stop_loss": 0, "take_profit": 1, "trailing_stop": 2}
@@ -102,6 +109,16 @@ class TimeFilters:
         return bool(self.sessions or self.blocked_weekdays or self.funding_blackout_minutes > 0)
 
 
+@dataclass(frozen=True)
+class SignalsSpec:
+    """External signals: columns of a parquet/CSV file with one row per (bar open time, symbol)."""
+
+    path: str
+    time_column: str
+    symbol_column: str
+    columns: tuple[str, ...]
+
+
 @dataclass
 class StrategySpec:
     name: str
@@ -112,10 +129,13 @@ class StrategySpec:
     stops: list[StopSpec]
     time_filters: TimeFilters
     values: list[Value] = field(default_factory=list)  # every grid axis, in order
+    signals: SignalsSpec | None = None
 
     def outputs(self) -> dict[str, str]:
         """Every addressable series name -> what it is (for error messages)."""
         out = {s: "price" for s in SOURCES}
+        for c in self.signals.columns if self.signals else ():
+            out[c] = "signals file"
         for ind in self.indicators.values():
             for o in ind.type.outputs:
                 out[f"{ind.name}.{o}"] = ind.type.name
@@ -286,7 +306,7 @@ def _check_refs(ctx: _Ctx, where: str, text: str, cmp: Comparison, spec: Strateg
             if base in spec.indicators:
                 outs = ", ".join(f"{base}.{o}" for o in spec.indicators[base].type.outputs)
                 raise ctx.bad(where, text, f"{name!r} is not an output of {base}; valid: {outs}")
-            valid = [*SOURCES, *spec.indicators, *spec.params]
+            valid = [*SOURCES, *(spec.signals.columns if spec.signals else ()), *spec.indicators, *spec.params]
             raise ctx.bad(where, text, f"unknown name {name!r}; valid: {', '.join(valid)}")
 
 
@@ -330,6 +350,52 @@ def _groups(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> dict[int, lis
                     clause.append(CondSpec(w, text, cmp))
                 groups[GROUPS[(part, side)]].append(clause)
     return groups
+
+
+def _signals(ctx: _Ctx, raw: Any, taken: set[str]) -> SignalsSpec | None:
+    """``strategy.signals``: the file, its time and symbol columns, and the signal columns to read
+    (each becomes a series conditions can use)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ctx.error("strategy.signals", "must be {path, time_column, symbol_column, columns}")
+    unknown = sorted(set(raw) - set(SIGNAL_KEYS))
+    if unknown:
+        raise ctx.error(f"strategy.signals.{unknown[0]}", f"unknown key; valid: {', '.join(SIGNAL_KEYS)}")
+    path = raw.get("path")
+    if not isinstance(path, str) or not path.strip() or path == "???":
+        raise ctx.bad("strategy.signals.path", path, "required: a parquet or CSV file of signals")
+    if not Path(path.strip()).expanduser().is_file():
+        raise ctx.bad("strategy.signals.path", path, "no such file")
+    names = {}
+    for key, default in (("time_column", "time"), ("symbol_column", "symbol")):
+        v = raw.get(key) or default
+        if not isinstance(v, str):
+            raise ctx.bad(f"strategy.signals.{key}", v, "must be a column name")
+        names[key] = v
+    columns = raw.get("columns") or list(SIGNAL_GROUPS)
+    if isinstance(columns, str):
+        columns = [columns]
+    if not isinstance(columns, Sequence) or not columns:
+        raise ctx.bad("strategy.signals.columns", columns, "must be a list of column names")
+    for c in columns:
+        if not isinstance(c, str) or not _NAME.match(c) or c in SOURCES or c in taken:
+            raise ctx.bad(
+                "strategy.signals.columns", list(columns), f"{c!r} must be an identifier naming no price or indicator"
+            )
+    if len(set(columns)) != len(columns):
+        raise ctx.bad("strategy.signals.columns", list(columns), "columns repeat")
+    return SignalsSpec(path.strip(), names["time_column"], names["symbol_column"], tuple(columns))
+
+
+def _implied_conditions(raw: Mapping[str, Any], signals: SignalsSpec) -> dict[str, Any]:
+    """Without entry/exit conditions, each of long_entry, long_exit, short_entry, short_exit read from
+    the file drives its group (``long_entry > 0``: a true or non-zero value)."""
+    out: dict[str, Any] = {**raw, "entry": {}, "exit": {}}
+    for column, (part, side) in SIGNAL_GROUPS.items():
+        if column in signals.columns:
+            out[part][side] = [f"{column} > 0"]
+    return out
 
 
 def _stops(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> list[StopSpec]:
@@ -407,6 +473,9 @@ def parse_strategy(raw: Mapping[str, Any], file: str, primary_timeframe: str) ->
     params = _params(ctx, raw.get("params"))
     indicators = _indicators(ctx, raw.get("indicators"), params, primary_timeframe)
     spec = StrategySpec(name, file, params, indicators, {}, [], TimeFilters())
+    spec.signals = _signals(ctx, raw.get("signals"), set(params) | set(indicators))
+    if spec.signals is not None and raw.get("entry") is None and raw.get("exit") is None:
+        raw = _implied_conditions(raw, spec.signals)
     spec.groups = _groups(ctx, raw, spec)
     if not spec.groups[E.G_LONG_ENTRY] and not spec.groups[E.G_SHORT_ENTRY]:
         raise ctx.error("strategy.entry", "no entry conditions; give strategy.entry.long and/or strategy.entry.short")
