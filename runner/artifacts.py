@@ -28,11 +28,13 @@ def positions(panel: MarketPanel, trades: pl.DataFrame) -> np.ndarray:
 
 
 def series(panel: MarketPanel, equity: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
-    """Per bar: equity, drawdown, and each asset's signed notional exposure as a share of equity."""
+    """Per bar: equity, drawdown, and each asset's signed quantity held over the close
+    (``position.<SYMBOL>``) and signed notional exposure as a share of equity (``exposure.<SYMBOL>``)."""
     held = positions(panel, trades)
     eq = equity["equity"].to_numpy()
     safe = np.where(eq > 0.0, eq, np.nan)
-    cols = {f"exposure.{s}": held[:, a] * panel.close[:, a] / safe for a, s in enumerate(panel.symbols)}
+    cols = {f"position.{s}": held[:, a] for a, s in enumerate(panel.symbols)}
+    cols |= {f"exposure.{s}": held[:, a] * panel.close[:, a] / safe for a, s in enumerate(panel.symbols)}
     return equity.with_columns(**{k: pl.Series(k, v) for k, v in cols.items()})
 
 

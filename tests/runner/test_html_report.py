@@ -75,7 +75,8 @@ def test_trades_json_and_series_of_best_and_requested_combination(job) -> None:
         assert trades and {t["combo"] for t in trades} == {combo}
         assert trades[0]["entry_time"].endswith("Z") and "exit_reason" in trades[0] and "funding" in trades[0]
         series = pl.read_parquet(_artifact(job, f"{prefix}equity.parquet"))
-        assert {"time", "equity", "drawdown", "exposure.BTCUSDT"} <= set(series.columns)
+        assert {"time", "equity", "drawdown", "exposure.BTCUSDT", "position.BTCUSDT"} <= set(series.columns)
+        assert (series["position.ETHUSDT"] != 0).sum() > 100  # held over many closes
         grid = pl.read_parquet(_artifact(job, "grid.parquet"))
         assert series["equity"][-1] == pytest.approx(grid["final_equity"][combo], rel=1e-12)
         assert series["drawdown"].max() == pytest.approx(grid["max_drawdown"][combo], rel=1e-9)
