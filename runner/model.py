@@ -61,6 +61,11 @@ def bars_panel(bars: pl.DataFrame, symbols: tuple[str, ...], timeframe: str) -> 
     absent = [s for s in symbols if s not in set(bars["symbol"].to_list())]
     if absent or unknown:
         raise DataError(f"model input: symbols must be {', '.join(symbols)} (missing {absent}, unknown {unknown})")
+    prices = bars.select(pl.col("open", "high", "low", "close").cast(pl.Float64, strict=False))
+    bad = prices.select(pl.any_horizontal(pl.all().is_null() | pl.all().is_nan() | (pl.all() <= 0))).to_series()
+    if bad.any():
+        i = int(bad.arg_max())
+        raise DataError(f"model input: row {i}: open/high/low/close must be positive numbers")
     time = bars["time"]
     if time.dtype.is_temporal():
         bars = bars.with_columns(pl.col("time").dt.replace_time_zone(None).dt.epoch("ms").alias("time"))
