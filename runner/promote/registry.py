@@ -43,7 +43,10 @@ def select_run(client, experiment: str, run_id: str | None, objective: str, maxi
     scored = [(r.data.metrics.get(objective, math.nan), r) for r in found]
     scored = [(v, r) for v, r in scored if not math.isnan(v)]
     if not scored:
-        raise ConfigError(f"promote.objective={objective}: no finished run of {experiment} has a defined value")
+        raise ConfigError(
+            f"promote.objective={objective}: no finished run of {experiment} has a defined value (a run whose "
+            "filters left no survivor has none); name one with promote.run_id=..."
+        )
     return max(scored, key=lambda vr: vr[0] if maximize else -vr[0])[1]
 
 
