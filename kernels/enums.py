@@ -102,7 +102,8 @@ M_SLIPPAGE_PAID = 16
 M_REALIZED_PNL = 17
 M_SKEW = 18  # of the per-bar equity returns
 M_KURTOSIS = 19  # non-excess (a normal distribution has 3)
-N_METRICS = 20
+M_LIQUIDATED = 20  # 1.0 when the combination had any liquidation, else 0.0
+N_METRICS = 21
 METRIC_NAMES = (
     "total_return",
     "apr",
@@ -124,6 +125,7 @@ METRIC_NAMES = (
     "realized_pnl",
     "skew",
     "kurtosis",
+    "liquidated",
 )
 
 # Per-block statistics of one combination's run (blocks: contiguous bar ranges given by a block id

@@ -74,6 +74,7 @@ from kernels.enums import (
     M_FINAL_EQUITY,
     M_FUNDING_PAID,
     M_KURTOSIS,
+    M_LIQUIDATED,
     M_MAX_DRAWDOWN,
     M_N_LIQUIDATIONS,
     M_N_TRADES,
@@ -617,6 +618,7 @@ def simulate_combo(
     m[M_REALIZED_PNL] = acc[A_REALIZED]
     m[M_SKEW] = np.sqrt(n_ret) * m3 / m2**1.5 if m2 > 0.0 else nan
     m[M_KURTOSIS] = n_ret * m4 / (m2 * m2) if m2 > 0.0 else nan
+    m[M_LIQUIDATED] = 1.0 if acc[A_N_LIQ] > 0.0 else 0.0
 
 
 @njit(cache=True)

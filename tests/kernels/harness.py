@@ -123,5 +123,6 @@ def check_trades(scenario: Scenario, expected: list[tuple]) -> None:
     assert metrics["final_equity"] == pytest.approx(final, rel=1e-12, abs=1e-9)
     assert metrics["n_trades"] == len(expected)
     assert metrics["n_liquidations"] == sum(e[10] == "liquidation" for e in expected)
+    assert metrics["liquidated"] == float(any(e[10] == "liquidation" for e in expected))
     assert equity[-1] == pytest.approx(metrics["final_equity"], rel=1e-12)
     assert np.isfinite(equity).all()

@@ -34,8 +34,14 @@ def parse(**changes):
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "strategy").glob("*.yaml")))
-def test_every_builtin_parses(name: str) -> None:
+def test_every_builtin_parses(name: str, tmp_path) -> None:
     raw = yaml.safe_load((PROJECT_ROOT / "conf" / "strategy" / f"{name}.yaml").read_text())
+    if name == "signals_file":  # no parameters: each column of the user's file drives its group
+        (tmp_path / "s.csv").write_text("time,symbol\n")
+        raw["signals"]["path"] = str(tmp_path / "s.csv")
+        spec = parse_strategy(raw, f"conf/strategy/{name}.yaml", "1h")
+        assert [spec.groups[g][0][0].text for g in range(4)] == [f"{c} > 0" for c in spec.signals.columns]
+        return
     spec = parse_strategy(raw, f"conf/strategy/{name}.yaml", "1h")
     assert spec.name == name and spec.params
     for p in spec.params.values():  # sensible sweep ranges: default inside bounds, a step to grid by
