@@ -196,6 +196,7 @@ def data_spec(cfg: DictConfig, resolve_root: bool = True) -> DataSpec:
         funding=bool(_get(cfg, "data.funding")) and market == "futures_um",
         funding_missing=funding_missing,
         cache_dir=cache_dir,
+        mark_price=bool(_get(cfg, "data.mark_price")) and market == "futures_um",
     )
 
 

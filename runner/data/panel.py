@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from runner.data.paths import available_symbols, funding_path, kline_path
-from runner.data.readers import read_funding, read_klines
+from runner.data.paths import available_symbols, funding_path, kline_path, mark_path
+from runner.data.readers import read_funding, read_klines, read_mark
 from runner.data.resample import resample_ohlcv
 from runner.data.timeframes import YEAR_MS, timeframe_ms
 from runner.errors import ConfigError, DataError
@@ -37,6 +37,7 @@ class DataSpec:
     funding: bool = True
     funding_missing: str = "warn"
     cache_dir: Path | None = None
+    mark_price: bool = False  # funding settles on the mark price (1h mark-price file), else the bar open
 
 
 @dataclass
@@ -209,6 +210,15 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
                     raise DataError(msg + "; set data.funding_missing=warn to run anyway")
                 warnings.append(msg)
 
+    settle = cols["open"].copy()
+    if spec.funding and spec.mark_price:
+        for a, symbol in enumerate(spec.symbols):
+            msg, path, sha = _mark_settle(spec, symbol, times, funding[:, a], settle[:, a])
+            if path is not None:
+                sources[str(path.relative_to(spec.root))] = sha
+            if msg:
+                warnings.append(msg)
+
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -219,6 +229,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
                 "end": spec.end_ms,
                 "gap_policy": spec.gap_policy,
                 "funding": spec.funding,
+                "mark_price": spec.mark_price,
             },
             sort_keys=True,
         ).encode()
@@ -235,13 +246,34 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         volume=c["volume"],
         tradable=np.ascontiguousarray(tradable),
         funding=np.ascontiguousarray(funding),
-        settle=c["open"],
+        settle=np.ascontiguousarray(settle),
         fingerprint=fingerprint,
         sources=sources,
         gaps=gaps,
         funding_coverage=coverage,
         warnings=warnings,
     )
+
+
+def _mark_settle(spec: DataSpec, symbol: str, times: np.ndarray, rates: np.ndarray, settle: np.ndarray):
+    """Write the mark price (the open of the 1h mark kline opening at the bar's open) into ``settle``
+    on every bar that settles funding; a settlement without a mark price keeps the bar's open.
+    Returns a warning (or ""), the file and its sha256."""
+    path = mark_path(spec.root, symbol)
+    if not path.is_file():
+        return f"{symbol}: no mark-price file ({path.name}); funding settles at the bar open", None, ""
+    charged = np.nonzero(rates != 0.0)[0]
+    marks, sha = read_mark(path, spec.cache_dir)
+    at = np.searchsorted(marks["time"].to_numpy(), times[charged])
+    mt = marks["time"].to_numpy()
+    found = (at < mt.shape[0]) & (mt[np.minimum(at, mt.shape[0] - 1)] == times[charged])
+    settle[charged[found]] = marks["open"].to_numpy()[at[found]]
+    missing = int((~found).sum())
+    msg = ""
+    if missing:
+        first = iso(int(times[charged[~found][0]]))
+        msg = f"{symbol}: {missing} funding settlements have no mark price (first {first}); they settle at the bar open"
+    return msg, path, sha
 
 
 def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.ndarray, step: int):

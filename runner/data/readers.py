@@ -10,6 +10,8 @@ from runner.errors import DataError
 
 KLINE_COLUMNS = ("open_time_utc", "open_time_ms", "open", "high", "low", "close", "volume")
 FUNDING_COLUMNS = ("funding_time_utc", "funding_time_ms", "funding_rate")
+MARK_COLUMNS = ("open_time_utc", "open_time_ms", "open", "high", "low", "close")
+MARK_STEP_MS = 3_600_000
 PRICE_COLUMNS = ("open", "high", "low", "close")
 READER_VERSION = "1"
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -110,6 +112,17 @@ def _validate_klines(path: Path, frame: pl.DataFrame, step_ms: int) -> pl.DataFr
     return frame.select(pl.col("open_time_ms").alias("time"), *PRICE_COLUMNS, "volume")
 
 
+def _validate_mark(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    frame = _parse_numbers(path, frame, {"open_time_ms": pl.Int64, **{c: pl.Float64 for c in PRICE_COLUMNS}})
+    for c in PRICE_COLUMNS:
+        bad = frame[c].is_nan() | (frame[c] <= 0)
+        if bad.any():
+            row = _line(frame, bad)
+            raise DataError(f"{path}: line {row}: '{c}' must be a positive number, got {frame[c][row - 2]}")
+    frame = _check_times(path, frame, "open_time_utc", "open_time_ms", MARK_STEP_MS)
+    return frame.select(pl.col("open_time_ms").alias("time"), "open")
+
+
 def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     frame = _parse_numbers(path, frame, {"funding_time_ms": pl.Int64, "funding_rate": pl.Float64})
     bad = ~frame["funding_rate"].is_finite()
@@ -149,6 +162,11 @@ def read_klines(path: Path, step_ms: int, cache_dir: Path | None = None) -> tupl
         cache_dir,
         lambda: _validate_klines(path, _read_text(path, KLINE_COLUMNS), step_ms),
     )
+
+
+def read_mark(path: Path, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:
+    """Validated 1h mark-price opens ``time, open`` and the file's sha256."""
+    return _cached(path, "mark", cache_dir, lambda: _validate_mark(path, _read_text(path, MARK_COLUMNS)))
 
 
 def read_funding(path: Path, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:

@@ -191,3 +191,63 @@ def test_data_root_resolution(tmp_path: Path, monkeypatch) -> None:
     assert resolve_data_root(None) == DATA_ROOT
     with pytest.raises(ConfigError, match=r"looked in .*nowhere \(data.root\)"):
         resolve_data_root(str(tmp_path / "nowhere"))
+
+
+def _mark_rows(start_ms: int, opens: list[float]) -> list[str]:
+    rows = []
+    for i, o in enumerate(opens):
+        t = start_ms + i * H
+        iso = datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(f"{iso},{t},{o},{o * 1.01},{o * 0.99},{o}")
+    return rows
+
+
+MARK_HEADER = "open_time_utc,open_time_ms,open,high,low,close"
+
+
+def test_funding_settles_at_the_mark_price_on_real_data() -> None:
+    window = dict(symbols=("BTCUSDT", "ETHUSDT"), start_ms=ms("2024-01-01"), end_ms=ms("2024-02-01"))
+    p = build_panel(spec(**window, mark_price=True))
+    plain = build_panel(spec(**window))
+    charged = p.funding != 0
+    assert charged.sum() == 2 * (31 * 3 - 1) and p.warnings == []
+    np.testing.assert_array_equal(p.settle[~charged], p.open[~charged])  # only settlements change
+    np.testing.assert_array_equal(plain.settle, plain.open)
+    for a, s in enumerate(p.symbols):
+        mark = pl.read_csv(DATA_ROOT / f"binance/futures_um/mark_price_1h/{s}-mark-1h.csv.gz")
+        at = dict(zip(mark["open_time_ms"].to_list(), mark["open"].to_list(), strict=True))
+        rows = np.nonzero(charged[:, a])[0]
+        np.testing.assert_array_equal(p.settle[rows, a], [at[int(t)] for t in p.times[rows]])
+        assert not np.array_equal(p.settle[rows, a], p.open[rows, a])  # mark and last price differ
+    assert any("mark_price_1h/BTCUSDT-mark-1h.csv.gz" in k for k in p.sources)
+    assert p.fingerprint != plain.fingerprint
+
+
+def test_mark_price_missing_file_or_hours_fall_back_to_the_open(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    t0 = ms("2020-01-01")
+    write_gz(root / "binance/futures_um/klines_1h/BTCUSDT-1h.csv.gz", KLINE_HEADER, kline_rows(t0, [100.0] * 30))
+    funding = [
+        f"{datetime.fromtimestamp((t0 + h * H) / 1000, tz=UTC):%Y-%m-%dT%H:%M:%SZ},{t0 + h * H},0.0001"
+        for h in (8, 16, 24)
+    ]
+    write_gz(
+        root / "binance/futures_um/funding/BTCUSDT-funding.csv.gz",
+        "funding_time_utc,funding_time_ms,funding_rate",
+        funding,
+    )
+    s = spec(root=root, symbols=("BTCUSDT",), start_ms=t0, end_ms=t0 + 30 * H, mark_price=True)
+    p = build_panel(s)
+    assert p.warnings == ["BTCUSDT: no mark-price file (BTCUSDT-mark-1h.csv.gz); funding settles at the bar open"]
+    np.testing.assert_array_equal(p.settle, p.open)
+    marks = [m for i, m in enumerate(_mark_rows(t0, [200.0 + i for i in range(30)])) if i != 16]  # no 16:00 mark
+    write_gz(root / "binance/futures_um/mark_price_1h/BTCUSDT-mark-1h.csv.gz", MARK_HEADER, marks)
+    p = build_panel(s)
+    assert p.settle[[8, 16, 24], 0].tolist() == [208.0, 100.0, 224.0]
+    assert p.warnings == [
+        "BTCUSDT: 1 funding settlements have no mark price (first 2020-01-01T16:00Z); they settle at the bar open"
+    ]
+    bad = _mark_rows(t0, [200.0, -1.0])
+    write_gz(root / "binance/futures_um/mark_price_1h/BTCUSDT-mark-1h.csv.gz", MARK_HEADER, bad)
+    with pytest.raises(DataError, match=r"BTCUSDT-mark-1h.csv.gz: line 3: 'open' must be a positive number"):
+        build_panel(s)
