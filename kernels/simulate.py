@@ -729,19 +729,6 @@ def simulate_records(
 
 
 @njit(cache=True)
-def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
-    """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
-    simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
-    flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
-    market = (open_, high, low, close, tradable, funding, settle)
-    no_targets = np.zeros((0, 0))
-    _simulate_one(
-        c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, no_targets
-    )
-    return flags
-
-
-@njit(cache=True)
 def signal_targets(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
     """Signal flags ``(N_GROUPS, n_bars, n_assets)`` of combination ``c`` and the side ``(n_bars,
     n_assets)`` it wants after each bar's close (-1, 0, 1): what a registered model returns."""
@@ -752,3 +739,11 @@ def signal_targets(c, open_, high, low, close, tradable, funding, settle, prog, 
         c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, targets
     )
     return flags, targets
+
+
+@njit(cache=True)
+def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
+    """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
+    simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
+    market = (open_, high, low, close, tradable, funding, settle)
+    return signal_targets(c, *market, prog, params, initial, bars_per_year)[0]

@@ -6,29 +6,6 @@ import uuid
 
 from runner.errors import PerplabError, one_line
 
-PASS_THROUGH = (
-    "--help",
-    "-h",
-    "--hydra-help",
-    "--info",
-    "-i",
-    "--cfg",
-    "-c",
-    "--resolve",
-    "--shell-completion",
-    "-sc",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
-    "--package",
-    "-p",
-    "--experimental-rerun",
-    "--version",
-)
-
 
 def _validate(cfg) -> None:
     from runner.config import validate
@@ -42,7 +19,7 @@ def main() -> None:
     from runner import preflight
 
     args = preflight.expand_shorthand(sys.argv[1:])
-    if not any(a.split("=")[0] in PASS_THROUGH for a in args):
+    if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
         try:
             preflight.check(args, _validate)
         except PerplabError as exc:

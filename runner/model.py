@@ -29,7 +29,7 @@ def fixed_config(cfg: DictConfig, best: dict[str, str]) -> DictConfig:
     if OmegaConf.select(out, "search.method") == "discover":
         raise ConfigError("promote: a discovery run has no single strategy; promote a run of an exported one")
     for key, text in best.items():
-        value: Any = OmegaConf.create({"v": text}).v if not _number(text) else float(text)
+        value: Any = float(text) if _number(text) else text
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if key in FEE_KEYS:

@@ -15,6 +15,29 @@ from runner.errors import ConfigError
 CONF = PROJECT_ROOT / "conf"
 MAX_CHECKED_JOBS = 500
 MULTIRUN_FLAGS = {"-m", "--multirun"}
+# Hydra's own flags: the app runs them without the pre-flight checks
+PASS_THROUGH = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--cfg",
+    "-c",
+    "--resolve",
+    "--shell-completion",
+    "-sc",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+    "--version",
+)
 _NUMERIC_SHORTHAND = re.compile(r"^leverage=([-+0-9.,\[\] ]+|[a-z_]+\(.*\))$")
 _PARAM_SHORTHAND = re.compile(r"^(strategy\.params\.[A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 

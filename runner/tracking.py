@@ -71,14 +71,14 @@ class RetryingClient:
 
         @functools.wraps(attr)
         def call(*args, **kwargs):
-            for attempt in range(RETRIES):
+            for attempt in range(RETRIES - 1):
                 try:
                     return attr(*args, **kwargs)
                 except Exception as exc:
-                    if not _locked(exc) or attempt == RETRIES - 1:
+                    if not _locked(exc):
                         raise
                     time.sleep(0.2 * 2**attempt)
-            raise AssertionError("unreachable")
+            return attr(*args, **kwargs)  # the last try's error propagates
 
         return call
 

@@ -264,8 +264,8 @@ def _mark_settle(spec: DataSpec, symbol: str, times: np.ndarray, rates: np.ndarr
         return f"{symbol}: no mark-price file ({path.name}); funding settles at the bar open", None, ""
     charged = np.nonzero(rates != 0.0)[0]
     marks, sha = read_mark(path, spec.cache_dir)
-    at = np.searchsorted(marks["time"].to_numpy(), times[charged])
     mt = marks["time"].to_numpy()
+    at = np.searchsorted(mt, times[charged])
     found = (at < mt.shape[0]) & (mt[np.minimum(at, mt.shape[0] - 1)] == times[charged])
     settle[charged[found]] = marks["open"].to_numpy()[at[found]]
     missing = int((~found).sum())

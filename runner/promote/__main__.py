@@ -140,7 +140,7 @@ def main() -> None:
     from runner import preflight
 
     args = sys.argv[1:]
-    if not any(a.split("=")[0] in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in args):
+    if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
         try:
             preflight.check(args, settings, config_name="promote")
         except PerplabError as exc:

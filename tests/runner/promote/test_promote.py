@@ -27,8 +27,9 @@ JOB = ("strategy=rsi", "data.symbols=[BTCUSDT,ETHUSDT]", "filters=none", *FAST)
 
 
 def promote(store: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", **(env or {})}
-    env.pop("PERPLAB_POSTGRES_URL", None) if "PERPLAB_POSTGRES_URL" not in (env or {}) else None
+    """``python -m runner.promote`` on ``store``; PostgreSQL only when ``env`` names it."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PERPLAB_POSTGRES_URL"}
+    env = {**inherited, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "runner.promote", *args], env=env, capture_output=True, text=True, timeout=600
     )
