@@ -52,34 +52,83 @@ OP_CROSS_BELOW = 5
 OP_BETWEEN = 6
 OPERATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below", "between")
 
-# Simulation parameter columns (strategy parameters follow at N_SIM_PARAMS and after)
+# Simulation parameter columns (strategy parameters follow at N_SIM_PARAMS and after). NaN turns an
+# optional rule off (stops, caps, breakers).
 P_LEVERAGE = 0
-P_TAKER_FEE = 1
+P_TAKER_FEE = 1  # fraction of notional
 P_MAKER_FEE = 2
-P_SLIPPAGE = 3
-P_MMR = 4
-P_MAINT_AMOUNT = 5
+P_SLIPPAGE = 3  # fixed fraction of price per market fill
+P_IMPACT = 4  # square-root impact: slippage += impact * sqrt(order qty / volume of the deciding bar)
+P_MARGIN_MODE = 5  # MARGIN_ISOLATED | MARGIN_CROSS
 P_DIRECTION = 6
-P_POSITION_FRACTION = 7
+P_SIZE = 7  # the sizing method's number: fraction, USDT notional, risk fraction, target vol, Kelly multiple
 P_FILL_AT = 8
 P_STOP_LOSS = 9  # fraction of the entry price, or an ATR multiple when the stop has a column; NaN: off
 P_TAKE_PROFIT = 10
 P_TRAILING_STOP = 11
-N_SIM_PARAMS = 12
+P_SIZING = 12  # SIZE_* method
+P_MAX_POSITION = 13  # margin of one position <= this fraction of equity
+P_MAX_EXPOSURE = 14  # summed open notional <= this multiple of equity (NaN: off)
+P_KELLY_MIN_TRADES = 15  # Kelly sizing needs this many closed trades (and a win and a loss)...
+P_KELLY_FALLBACK = 16  # ...and stakes this fraction of equity until then
+P_DD_SCALE_AT = 17  # drawdown from the high-water mark at which new positions are scaled...
+P_DD_SCALE = 18  # ...by this factor
+P_DD_HALT = 19  # drawdown that closes everything and halts trading
+P_DAILY_LOSS = 20  # loss since the UTC day's first bar that halts trading until the next day
+P_MAX_LOSSES = 21  # consecutive losing trades that halt trading
+P_COOLDOWN = 22  # bars after a halting bar during which no signal is acted on
+N_SIM_PARAMS = 23
 SIM_PARAM_NAMES = (
     "leverage",
     "taker_fee",
     "maker_fee",
     "slippage",
-    "maintenance_margin_rate",
-    "maintenance_amount",
+    "impact",
+    "margin_mode",
     "direction",
-    "position_fraction",
+    "size",
     "fill_at",
     "stop_loss",
     "take_profit",
     "trailing_stop",
+    "sizing",
+    "max_position_size",
+    "max_exposure",
+    "kelly_min_trades",
+    "kelly_fallback",
+    "dd_scale_at",
+    "dd_scale",
+    "dd_halt",
+    "daily_loss",
+    "max_losses",
+    "cooldown",
 )
+
+MARGIN_ISOLATED = 0
+MARGIN_CROSS = 1
+MARGIN_MODES = ("isolated", "cross")
+
+# Sizing methods (P_SIZING); P_SIZE is each one's number
+SIZE_FRACTION = 0  # margin = size x equity
+SIZE_NOTIONAL = 1  # notional = size USDT
+SIZE_RISK = 2  # notional = equity x size / stop-loss distance (as a fraction of price)
+SIZE_VOL = 3  # notional = equity x size / (ATR / price): an ATR move costs size x equity
+SIZE_KELLY = 4  # margin = size x Kelly fraction (from running trade returns on margin) x equity
+SIZING_METHODS = ("fixed_fraction", "fixed_notional", "risk_per_trade", "volatility_target", "kelly")
+
+# Maintenance-margin bracket rows ``(n_assets, n_tiers, N_TIER)``, ascending notional; the last
+# row repeats to pad symbols with fewer tiers. Maintenance margin = max_k(notional*mmr_k - cum_k).
+T_CAP = 0  # notional cap of the tier (USDT)
+T_MMR = 1
+T_CUM = 2  # maintenance amount
+T_MAX_LEV = 3  # highest leverage allowed in the tier
+N_TIER = 4
+
+# Lot filters per symbol ``(n_assets, N_LOT)``; zero: no filter
+L_STEP = 0  # quantity step
+L_MIN_QTY = 1
+L_MIN_NOTIONAL = 2
+N_LOT = 3
 
 # Metric columns produced for every combination
 M_TOTAL_RETURN = 0
@@ -103,7 +152,8 @@ M_REALIZED_PNL = 17
 M_SKEW = 18  # of the per-bar equity returns
 M_KURTOSIS = 19  # non-excess (a normal distribution has 3)
 M_LIQUIDATED = 20  # 1.0 when the combination had any liquidation, else 0.0
-N_METRICS = 21
+M_N_HALTS = 21  # risk circuit-breaker halts
+N_METRICS = 22
 METRIC_NAMES = (
     "total_return",
     "apr",
@@ -126,6 +176,7 @@ METRIC_NAMES = (
     "skew",
     "kurtosis",
     "liquidated",
+    "n_halts",
 )
 
 # Per-block statistics of one combination's run (blocks: contiguous bar ranges given by a block id
@@ -186,4 +237,9 @@ A_GROSS_LOSS = 6
 A_N_LIQ = 7
 A_SLIPPAGE = 8
 A_REALIZED = 9
-N_ACC = 10
+A_WIN_RET = 10  # summed return on margin of the winning trades
+A_LOSS_RET = 11  # minus the summed return on margin of the losing trades
+A_STREAK = 12  # consecutive losing trades
+A_SCALE = 13  # size multiplier of the drawdown breaker (1: none)
+A_HALTS = 14
+N_ACC = 15

@@ -3,8 +3,11 @@
 Order of events inside bar ``t`` (per asset, assets in column order):
 
 1. funding settles at the bar's open instant on positions held into the bar
-   (``qty * settle_price * rate``; positive rate: longs pay), taken from the isolated margin;
-2. a position whose liquidation price the bar *opens* beyond is liquidated at the open;
+   (``qty * settle_price * rate``; positive rate: longs pay), taken from the isolated margin
+   (cross margin: from the shared wallet);
+2. liquidation at the open: an isolated position whose liquidation price the bar *opens* beyond
+   is liquidated at the open; in cross margin, the whole account when its margin balance at the
+   opens is at or below the summed maintenance margin (every position at its open);
 3. orders from bar ``t-1``'s signals fill at ``open[t]`` (``fill_at=next_open``), taker fee
    plus slippage against the trader;
 4. exits inside the bar, in a pessimistic order: the stop (the nearer of stop-loss and
@@ -13,17 +16,38 @@ Order of events inside bar ``t`` (per asset, assets in column order):
    ``low`` (long) / ``high`` (short) touches it; then take-profit (a resting limit order: maker
    fee, no slippage, filled at its price or at a better open). A stop-loss therefore wins over
    a take-profit touched in the same bar. Then the trailing stop's best price moves to the
-   bar's high (long) / low (short), so it acts from the next bar;
-5. mark to market at ``close[t]``; conditions are evaluated on bar ``t``'s values and, with
-   ``fill_at=close``, filled at ``close[t]`` at once. Entries need the bar's time filter to
-   allow them and every referenced series to be defined (warm-up); a reversal whose entry is
-   not allowed only exits;
-6. on the last bar every open position is closed at the close (``end_of_data``).
+   bar's high (long) / low (short), so it acts from the next bar. In cross margin every
+   position's stops come first, then the account is liquidated when its margin balance with
+   every position at its bar's worst price (low of a long, high of a short) is at or below the
+   summed maintenance margin, then take-profits;
+5. risk circuit breakers read the equity marked at ``close[t]``; a breach closes every position
+   (``risk_halt``, filled like a signal) and ignores signals until the halt ends;
+6. conditions are evaluated on bar ``t``'s values and, with ``fill_at=close``, filled at
+   ``close[t]`` at once. Entries need the bar's time filter to allow them and every referenced
+   series to be defined (warm-up); a reversal whose entry is not allowed only exits;
+7. mark to market at ``close[t]``; on the last bar every open position is closed at the close
+   (``end_of_data``).
 
 Stops are set at entry from the fill price: a percent of it, or a multiple of an ATR-like
 series read on the signal bar (the bar whose close decided the entry).
 
-An isolated liquidation loses the position's whole remaining margin and nothing else.
+Sizing (``P_SIZING``) picks a margin, capped by ``max_position_size`` x equity, the portfolio
+exposure cap, the largest notional Binance's brackets allow at the leverage, and the free balance
+(wallet less the margin of open positions, fees included); the quantity is rounded down to the
+symbol's step and an order below its minimum quantity or notional is not placed.
+
+Slippage on a market fill is ``slippage + impact * sqrt(qty / volume)`` of the price (at most
+``MAX_SLIPPAGE``), with the volume of the bar whose close decided the order (a stop: the bar
+before; ``end_of_data``: the last bar), so no fill reads a volume it could not know. A market exit
+never fills beyond the position's liquidation price (cross: with the other positions at the fill
+bar's prices), where the exchange would have liquidated it first.
+
+An isolated liquidation fills at the liquidation price (the open when the bar gapped through it)
+and loses the position's whole remaining margin and nothing else. A cross liquidation closes every
+position at its liquidation price with the others at their worst prices (clamped into the bar;
+the open on a gap) and the account loses its whole margin balance: what is left after those
+closes goes to the insurance fund, shared among the trades by maintenance margin (a balance below
+zero, absorbed by the fund, is shared by the positions' losses).
 Equity reconciles exactly: ``initial + realized_pnl - fees - funding = final``.
 """
 
@@ -35,11 +59,16 @@ from kernels.enums import (
     A_FUNDING,
     A_GROSS_LOSS,
     A_GROSS_WIN,
+    A_HALTS,
+    A_LOSS_RET,
     A_N_LIQ,
     A_N_TRADES,
     A_REALIZED,
+    A_SCALE,
     A_SLIPPAGE,
+    A_STREAK,
     A_WALLET,
+    A_WIN_RET,
     A_WINS,
     B_BARS,
     B_DOWNSQ,
@@ -58,6 +87,7 @@ from kernels.enums import (
     DIR_SHORT,
     EXIT_END_OF_DATA,
     EXIT_LIQUIDATION,
+    EXIT_RISK_HALT,
     EXIT_SIGNAL,
     EXIT_STOP_LOSS,
     EXIT_TAKE_PROFIT,
@@ -67,6 +97,9 @@ from kernels.enums import (
     G_LONG_EXIT,
     G_SHORT_ENTRY,
     G_SHORT_EXIT,
+    L_MIN_NOTIONAL,
+    L_MIN_QTY,
+    L_STEP,
     M_APR,
     M_CALMAR,
     M_EXPOSURE,
@@ -76,6 +109,7 @@ from kernels.enums import (
     M_KURTOSIS,
     M_LIQUIDATED,
     M_MAX_DRAWDOWN,
+    M_N_HALTS,
     M_N_LIQUIDATIONS,
     M_N_TRADES,
     M_PROFIT_FACTOR,
@@ -88,6 +122,7 @@ from kernels.enums import (
     M_TOTAL_RETURN,
     M_VOLATILITY,
     M_WIN_RATE,
+    MARGIN_CROSS,
     N_ACC,
     N_BLOCK,
     N_GROUPS,
@@ -99,13 +134,24 @@ from kernels.enums import (
     OP_GT,
     OP_LE,
     OP_LT,
+    P_COOLDOWN,
+    P_DAILY_LOSS,
+    P_DD_HALT,
+    P_DD_SCALE,
+    P_DD_SCALE_AT,
     P_DIRECTION,
     P_FILL_AT,
+    P_IMPACT,
+    P_KELLY_FALLBACK,
+    P_KELLY_MIN_TRADES,
     P_LEVERAGE,
-    P_MAINT_AMOUNT,
     P_MAKER_FEE,
-    P_MMR,
-    P_POSITION_FRACTION,
+    P_MARGIN_MODE,
+    P_MAX_EXPOSURE,
+    P_MAX_LOSSES,
+    P_MAX_POSITION,
+    P_SIZE,
+    P_SIZING,
     P_SLIPPAGE,
     P_STOP_LOSS,
     P_TAKE_PROFIT,
@@ -123,18 +169,54 @@ from kernels.enums import (
     S_STOP,
     S_TARGET,
     S_TRAIL,
+    SIZE_FRACTION,
+    SIZE_KELLY,
+    SIZE_NOTIONAL,
+    SIZE_RISK,
+    SIZE_VOL,
 )
-from kernels.perp import liquidation_price
+from kernels.perp import liquidation_price, maintenance_margin, max_notional
 from kernels.records import trade_dt
+
+MAX_SLIPPAGE = 0.1  # a market fill never slips more than 10 % (thin bars make the impact term explode)
 
 
 @njit(cache=True)
-def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, record, trades):
-    """Close asset ``a`` at ``price`` (slippage included; ``reference`` is the unslipped price)."""
+def _slip_rate(p, qty, volume):
+    """Slippage as a fraction of price for a market order of ``qty`` against a bar of ``volume``."""
+    rate = p[P_SLIPPAGE]
+    k = p[P_IMPACT]
+    if k > 0.0 and volume > 0.0:
+        rate += k * np.sqrt(abs(qty) / volume)
+    return rate if rate < MAX_SLIPPAGE else MAX_SLIPPAGE
+
+
+@njit(cache=True)
+def _exit_floor(a, pos, acc, prices, tiers):
+    """Cross margin: position ``a``'s liquidation price with the others at ``prices``. A market exit
+    never fills beyond it (the exchange would have liquidated first)."""
+    margin = acc[A_WALLET]
+    for b in range(pos.shape[0]):
+        qty = pos[b, S_QTY]
+        if b != a and qty != 0.0:
+            margin += qty * (prices[b] - pos[b, S_ENTRY]) - maintenance_margin(abs(qty) * prices[b], tiers[b])
+    return liquidation_price(pos[a, S_QTY], pos[a, S_ENTRY], margin, tiers[a])
+
+
+@njit(cache=True)
+def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, record, trades, loss):
+    """Close asset ``a`` at ``price`` (slippage included; ``reference`` is the unslipped price). A
+    liquidation books ``-loss`` as its PnL and pays no fee."""
     qty = pos[a, S_QTY]
     q = abs(qty)
+    # an isolated market exit never fills beyond the liquidation price (cross: the levels are 0 / inf)
+    if reason != EXIT_LIQUIDATION:
+        if qty > 0.0 and price < pos[a, S_LIQ]:
+            price = pos[a, S_LIQ]
+        elif qty < 0.0 and price > pos[a, S_LIQ]:
+            price = pos[a, S_LIQ]
     if reason == EXIT_LIQUIDATION:
-        gross = -pos[a, S_MARGIN]
+        gross = -loss
         fee = 0.0
         slip = 0.0
         acc[A_N_LIQ] += 1.0
@@ -148,13 +230,19 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
     acc[A_REALIZED] += gross
     fees = pos[a, S_FEES] + fee
     net = gross - fees - pos[a, S_FUNDING]
+    margin = q * pos[a, S_ENTRY] / lev
+    ret = net / margin
     k = int(acc[A_N_TRADES])
     acc[A_N_TRADES] += 1.0
     if net > 0.0:
         acc[A_WINS] += 1.0
         acc[A_GROSS_WIN] += net
+        acc[A_WIN_RET] += ret
+        acc[A_STREAK] = 0.0
     else:
         acc[A_GROSS_LOSS] -= net
+        acc[A_LOSS_RET] -= ret
+        acc[A_STREAK] += 1.0
     if record:
         tr = trades[k]
         tr["combo"] = c
@@ -166,13 +254,13 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
         tr["exit_price"] = price
         tr["qty"] = q
         tr["leverage"] = lev
-        tr["margin"] = q * pos[a, S_ENTRY] / lev
+        tr["margin"] = margin
         tr["fees"] = fees
         tr["funding"] = pos[a, S_FUNDING]
         tr["slippage"] = pos[a, S_SLIPPAGE] + slip
         tr["gross_pnl"] = gross
         tr["net_pnl"] = net
-        tr["ret"] = net / (q * pos[a, S_ENTRY] / lev)
+        tr["ret"] = ret
         tr["exit_reason"] = reason
     for j in range(N_STATE):
         pos[a, j] = 0.0
@@ -189,28 +277,74 @@ def _stop_distance(value, col, entry, t_sig, a, ind):
 
 
 @njit(cache=True)
-def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_col, ind):
-    """Open a position on asset ``a`` at ``reference`` adjusted for slippage; sized by equity fraction."""
+def _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
+    """The margin the sizing method asks for (before caps)."""
+    method = int(p[P_SIZING])
+    size = p[P_SIZE]
+    lev = p[P_LEVERAGE]
+    if method == SIZE_FRACTION:
+        return size * equity
+    if method == SIZE_NOTIONAL:
+        return size / lev
+    if method == SIZE_RISK:
+        d = _stop_distance(p[P_STOP_LOSS], stop_col[0], reference, t_sig, a, ind) / reference
+        return equity * size / d / lev if d > 0.0 else 0.0
+    if method == SIZE_VOL:
+        v = ind[stop_col[3], t_sig, a] / reference
+        return equity * size / v / lev if v > 0.0 else 0.0
+    if method == SIZE_KELLY:
+        n = acc[A_N_TRADES]
+        w = acc[A_WINS]
+        if n >= p[P_KELLY_MIN_TRADES] and w > 0.0 and n - w > 0.0:
+            win = w / n
+            f = size * (win / (acc[A_LOSS_RET] / (n - w)) - (1.0 - win) / (acc[A_WIN_RET] / w))
+        else:
+            f = p[P_KELLY_FALLBACK]
+        return f * equity if f > 0.0 else 0.0
+    return 0.0
+
+
+@njit(cache=True)
+def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_col, ind, mkt):
+    """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped."""
+    volume, tiers, lots = mkt[4], mkt[9], mkt[10]
     lev = p[P_LEVERAGE]
     fee_rate = p[P_TAKER_FEE]
-    slip_rate = p[P_SLIPPAGE]
     n_assets = pos.shape[0]
     equity = acc[A_WALLET]
     used = 0.0
+    exposure = 0.0
     for b in range(n_assets):
         if pos[b, S_QTY] != 0.0:
             equity += pos[b, S_QTY] * (price_row[b] - pos[b, S_ENTRY])
             used += pos[b, S_MARGIN]
-    free = acc[A_WALLET] - used
-    margin = p[P_POSITION_FRACTION] * equity
-    cap = free / (1.0 + lev * fee_rate)
+            exposure += abs(pos[b, S_QTY]) * price_row[b]
+    margin = _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind) * acc[A_SCALE]
+    cap = p[P_MAX_POSITION] * equity
+    if margin > cap:
+        margin = cap
+    cap = p[P_MAX_EXPOSURE]
+    if cap == cap and margin > (cap * equity - exposure) / lev:
+        margin = (cap * equity - exposure) / lev
+    cap = max_notional(lev, tiers[a]) / lev
+    if margin > cap:
+        margin = cap
+    cap = (acc[A_WALLET] - used) / (1.0 + lev * fee_rate)
     if margin > cap:
         margin = cap
     if margin <= 1e-12 * abs(acc[A_WALLET]) or margin <= 0.0:
         return
-    price = reference * (1.0 + slip_rate) if side > 0 else reference * (1.0 - slip_rate)
     notional = margin * lev
+    slip_rate = _slip_rate(p, notional / reference, volume[t_sig, a])
+    price = reference * (1.0 + slip_rate) if side > 0 else reference * (1.0 - slip_rate)
     q = notional / price
+    step = lots[a, L_STEP]
+    if step > 0.0:
+        q = np.floor(q / step + 1e-9) * step
+        notional = q * price
+        margin = notional / lev
+    if q <= 0.0 or q < lots[a, L_MIN_QTY] or notional < lots[a, L_MIN_NOTIONAL]:
+        return
     fee = notional * fee_rate
     acc[A_WALLET] -= fee
     acc[A_FEES] += fee
@@ -220,7 +354,10 @@ def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_co
     pos[a, S_QTY] = qty
     pos[a, S_ENTRY] = price
     pos[a, S_MARGIN] = margin
-    pos[a, S_LIQ] = liquidation_price(qty, price, margin, p[P_MMR], p[P_MAINT_AMOUNT])
+    if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:  # the account-level test liquidates cross positions
+        pos[a, S_LIQ] = 0.0 if side > 0 else np.inf
+    else:
+        pos[a, S_LIQ] = liquidation_price(qty, price, margin, tiers[a])
     pos[a, S_ENTRY_BAR] = t
     pos[a, S_FEES] = fee
     pos[a, S_FUNDING] = 0.0
@@ -234,88 +371,172 @@ def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_co
 
 
 @njit(cache=True)
-def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, trades, stop_col, ind):
-    """Move asset ``a`` to side ``target`` at ``reference`` (a market order)."""
-    lev = p[P_LEVERAGE]
-    fee = p[P_TAKER_FEE]
-    slip = p[P_SLIPPAGE]
+def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, trades, stop_col, ind, mkt, reason):
+    """Move asset ``a`` to side ``target`` at ``reference`` (a market order; an exit records ``reason``)."""
     qty = pos[a, S_QTY]
     side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
     if side == target:
         return
     if side != 0:
+        if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:
+            pos[a, S_LIQ] = _exit_floor(a, pos, acc, price_row, mkt[9])
+        slip = _slip_rate(p, qty, mkt[4][t_sig, a])
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
-        _close_position(c, a, t, px, reference, EXIT_SIGNAL, pos, acc, lev, fee, record, trades)
+        _close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
     if target != 0:
-        _open_position(a, t, t_sig, target, reference, price_row, pos, acc, p, stop_col, ind)
+        _open_position(a, t, t_sig, target, reference, price_row, pos, acc, p, stop_col, ind, mkt)
 
 
 @njit(cache=True)
-def _intrabar_exits(c, a, t, o, h, lo, pos, acc, p, record, trades):
-    """Stop (before liquidation when nearer), liquidation, take-profit; then trail the best price."""
+def _intrabar_exits(c, a, t, o, h, lo, pos, acc, p, record, trades, volume, stops, targets, opens, tiers):
+    """Stop (before liquidation when nearer), liquidation, take-profit; then trail the best price.
+    Without ``stops`` only take-profit and the trail; without ``targets`` only stops and liquidation."""
     qty = pos[a, S_QTY]
     lev = p[P_LEVERAGE]
     taker = p[P_TAKER_FEE]
-    slip = p[P_SLIPPAGE]
+    cross = int(p[P_MARGIN_MODE]) == MARGIN_CROSS
     liq = pos[a, S_LIQ]
+    if cross and stops:  # a stop beyond the account's liquidation price is never reached first
+        liq = _exit_floor(a, pos, acc, opens, tiers)
     sl = pos[a, S_STOP]
     trail = pos[a, S_TRAIL]
     if qty > 0.0:
-        stop = sl
-        reason = EXIT_STOP_LOSS
-        if trail == trail:
-            level = pos[a, S_BEST] - trail
-            if not (stop >= level):
-                stop = level
-                reason = EXIT_TRAILING_STOP
-        if stop > liq and lo <= stop:
-            ref = o if o <= stop else stop
-            _close_position(c, a, t, ref * (1.0 - slip), ref, reason, pos, acc, lev, taker, record, trades)
-            return
-        if lo <= liq:
-            _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades)
-            return
-        tp = pos[a, S_TARGET]
-        if h >= tp:
-            px = o if o >= tp else tp
-            _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades)
-            return
-        if h > pos[a, S_BEST]:
-            pos[a, S_BEST] = h
+        if stops:
+            stop = sl
+            reason = EXIT_STOP_LOSS
+            if trail == trail:
+                level = pos[a, S_BEST] - trail
+                if not (stop >= level):
+                    stop = level
+                    reason = EXIT_TRAILING_STOP
+            if stop > liq and lo <= stop:
+                ref = o if o <= stop else stop
+                slip = _slip_rate(p, qty, volume)
+                pos[a, S_LIQ] = liq
+                _close_position(c, a, t, ref * (1.0 - slip), ref, reason, pos, acc, lev, taker, record, trades, 0.0)
+                return
+            if not cross and lo <= liq:
+                _close_position(
+                    c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades, pos[a, S_MARGIN]
+                )
+                return
+        if targets:
+            tp = pos[a, S_TARGET]
+            if h >= tp:
+                px = o if o >= tp else tp
+                _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades, 0.0)
+                return
+            if h > pos[a, S_BEST]:
+                pos[a, S_BEST] = h
     else:
-        stop = sl
-        reason = EXIT_STOP_LOSS
-        if trail == trail:
-            level = pos[a, S_BEST] + trail
-            if not (stop <= level):
-                stop = level
-                reason = EXIT_TRAILING_STOP
-        if stop < liq and h >= stop:
-            ref = o if o >= stop else stop
-            _close_position(c, a, t, ref * (1.0 + slip), ref, reason, pos, acc, lev, taker, record, trades)
-            return
-        if h >= liq:
-            _close_position(c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades)
-            return
-        tp = pos[a, S_TARGET]
-        if lo <= tp:
-            px = o if o <= tp else tp
-            _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades)
-            return
-        if lo < pos[a, S_BEST]:
-            pos[a, S_BEST] = lo
+        if stops:
+            stop = sl
+            reason = EXIT_STOP_LOSS
+            if trail == trail:
+                level = pos[a, S_BEST] + trail
+                if not (stop <= level):
+                    stop = level
+                    reason = EXIT_TRAILING_STOP
+            if stop < liq and h >= stop:
+                ref = o if o >= stop else stop
+                slip = _slip_rate(p, qty, volume)
+                pos[a, S_LIQ] = liq
+                _close_position(c, a, t, ref * (1.0 + slip), ref, reason, pos, acc, lev, taker, record, trades, 0.0)
+                return
+            if not cross and h >= liq:
+                _close_position(
+                    c, a, t, liq, liq, EXIT_LIQUIDATION, pos, acc, lev, taker, record, trades, pos[a, S_MARGIN]
+                )
+                return
+        if targets:
+            tp = pos[a, S_TARGET]
+            if lo <= tp:
+                px = o if o <= tp else tp
+                _close_position(c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, lev, p[P_MAKER_FEE], record, trades, 0.0)
+                return
+            if lo < pos[a, S_BEST]:
+                pos[a, S_BEST] = lo
+
+
+@njit(cache=True)
+def _cross_liquidated(t, at_open, mkt, pos, acc, px):
+    """Whether the cross account is liquidated on bar ``t`` at the opens (``at_open``) or with every
+    position at its worst price of the bar; ``px`` receives each position's fill price."""
+    open_, high, low, close, tradable, tiers = mkt[0], mkt[1], mkt[2], mkt[3], mkt[5], mkt[9]
+    n_assets = pos.shape[0]
+    balance = acc[A_WALLET]
+    maint = 0.0
+    any_pos = False
+    for a in range(n_assets):
+        qty = pos[a, S_QTY]
+        if qty == 0.0:
+            continue
+        any_pos = True
+        if not tradable[t, a]:
+            px[a] = close[t, a]
+        elif at_open:
+            px[a] = open_[t, a]
+        else:
+            px[a] = low[t, a] if qty > 0.0 else high[t, a]
+        balance += qty * (px[a] - pos[a, S_ENTRY])
+        maint += maintenance_margin(abs(qty) * px[a], tiers[a])
+    if not any_pos or balance > maint:
+        return False
+    if at_open:
+        return True
+    # each position's liquidation price with the others at their worst prices, clamped into its bar
+    for a in range(n_assets):
+        qty = pos[a, S_QTY]
+        if qty == 0.0 or not tradable[t, a]:
+            continue
+        own_u = qty * (px[a] - pos[a, S_ENTRY])
+        own_mm = maintenance_margin(abs(qty) * px[a], tiers[a])
+        others = balance - own_u - (maint - own_mm)
+        lp = liquidation_price(qty, pos[a, S_ENTRY], others, tiers[a])
+        o = open_[t, a]
+        if qty > 0.0:
+            px[a] = o if lp >= o else (lp if lp > low[t, a] else low[t, a])
+        else:
+            px[a] = o if lp <= o else (lp if lp < high[t, a] else high[t, a])
+    return True
+
+
+@njit(cache=True)
+def _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers):
+    """Close every position at ``px``; the margin balance left is lost. A positive balance (what the
+    insurance fund takes) is shared by maintenance margin; a negative one (a loss beyond the wallet,
+    which the fund absorbs) by each position's loss, so that the account ends at zero."""
+    n_assets = pos.shape[0]
+    balance = acc[A_WALLET]
+    maint = 0.0
+    losses = 0.0
+    n = 0
+    for a in range(n_assets):
+        qty = pos[a, S_QTY]
+        if qty != 0.0:
+            u = qty * (px[a] - pos[a, S_ENTRY])
+            balance += u
+            maint += maintenance_margin(abs(qty) * px[a], tiers[a])
+            losses += -u if u < 0.0 else 0.0
+            n += 1
+    for a in range(n_assets):
+        qty = pos[a, S_QTY]
+        if qty == 0.0:
+            continue
+        u = qty * (px[a] - pos[a, S_ENTRY])
+        if balance < 0.0 and losses > 0.0:
+            share = balance * (-u if u < 0.0 else 0.0) / losses
+        elif maint > 0.0:
+            share = balance * maintenance_margin(abs(qty) * px[a], tiers[a]) / maint
+        else:
+            share = balance / n
+        _close_position(c, a, t, px[a], px[a], EXIT_LIQUIDATION, pos, acc, lev, 0.0, record, trades, share - u)
 
 
 @njit(cache=True)
 def simulate_combo(
     c,
-    open_,
-    high,
-    low,
-    close,
-    tradable,
-    funding,
-    settle,
+    mkt,
     prog,
     params,
     initial,
@@ -332,6 +553,9 @@ def simulate_combo(
 ):
     """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
 
+    ``mkt`` is ``(open, high, low, close, volume, tradable, funding, settle, day, tiers, lots)``: price
+    panels ``(n_bars, n_assets)``, ``day`` a UTC day number per bar, ``tiers`` the maintenance brackets
+    ``(n_assets, n_tiers, N_TIER)`` and ``lots`` the lot filters ``(n_assets, N_LOT)``.
     With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
     tradable bar but the last and written there (how tests and other consumers read the signals).
     With a non-empty ``blk`` (a block id per bar, -1: none; each block one contiguous range) the
@@ -339,6 +563,7 @@ def simulate_combo(
     With a non-empty ``targets_out`` ``(n_bars, n_assets)`` the side wanted after each bar's close is
     written there: the pending order's side, else the side held (what a live bot should hold next).
     """
+    open_, high, low, close, volume, tradable, funding, settle, day, tiers, lots = mkt
     ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
     n_bars, n_assets = close.shape
     p = params[c]
@@ -347,21 +572,28 @@ def simulate_combo(
     allow_long = direction != DIR_SHORT
     allow_short = direction != DIR_LONG
     fill_close = int(p[P_FILL_AT]) == FILL_CLOSE
-    mmr = p[P_MMR]
-    cum = p[P_MAINT_AMOUNT]
+    cross = int(p[P_MARGIN_MODE]) == MARGIN_CROSS
     fee = p[P_TAKER_FEE]
-    slip = p[P_SLIPPAGE]
     col = term_col[c]
     coef = term_coef[c]
     add = side_add[c]
     warm_c = warm[c]
     stop_col = stop_cols[c]
+    dd_scale_at = p[P_DD_SCALE_AT]
+    dd_halt = p[P_DD_HALT]
+    daily_loss = p[P_DAILY_LOSS]
+    max_losses = p[P_MAX_LOSSES]
+    cooldown = p[P_COOLDOWN] if p[P_COOLDOWN] > 0.0 else 0.0
+    risk_on = dd_scale_at > 0.0 or dd_halt > 0.0 or daily_loss > 0.0 or max_losses > 0.0
 
     pos = np.zeros((n_assets, N_STATE))
     acc = np.zeros(N_ACC)
     acc[A_WALLET] = initial
+    acc[A_SCALE] = 1.0
     order = np.zeros(n_assets, np.int64)
     has_order = np.zeros(n_assets, np.bool_)
+    order_reason = np.zeros(n_assets, np.int64)
+    px = np.zeros(n_assets)
     probe = flags_out.shape[0] > 0
     want_targets = targets_out.shape[0] > 0
     gsel = np.arange(N_GROUPS)
@@ -380,6 +612,12 @@ def simulate_combo(
     seen = np.zeros(4)  # trades, gross win, gross loss, liquidations up to the previous bar
     held = 0.0
     slots = 0.0
+    halted = False
+    resume = 0.0  # first bar whose close may act on signals again
+    halt_day = -1  # a daily-loss halt lasts until this UTC day is over
+    risk_peak = initial
+    day_start = initial
+    cur_day = day[0] if n_bars > 0 else 0
 
     for t in range(n_bars):
         last = t == n_bars - 1
@@ -394,20 +632,43 @@ def simulate_combo(
                 acc[A_WALLET] -= pay
                 acc[A_FUNDING] += pay
                 pos[a, S_FUNDING] += pay
-                pos[a, S_MARGIN] -= pay
-                pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], mmr, cum)
-            if tradable[t, a]:
+                if not cross:
+                    pos[a, S_MARGIN] -= pay
+                    pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], tiers[a])
+            if tradable[t, a] and not cross:
                 o = open_[t, a]
                 liq = pos[a, S_LIQ]
                 if (qty > 0.0 and o <= liq) or (qty < 0.0 and o >= liq):
-                    _close_position(c, a, t, o, o, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades)
+                    _close_position(
+                        c, a, t, o, o, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades, pos[a, S_MARGIN]
+                    )
+        if cross and _cross_liquidated(t, True, mkt, pos, acc, px):
+            _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers)
         # 3. orders from the previous bar fill at this open
         for a in range(n_assets):
             if has_order[a] and tradable[t, a]:
                 has_order[a] = False
-                _fill(c, a, t, t - 1, order[a], open_[t, a], open_[t], pos, acc, p, record, trades, stop_col, ind)
+                _fill(
+                    c,
+                    a,
+                    t,
+                    t - 1,
+                    order[a],
+                    open_[t, a],
+                    open_[t],
+                    pos,
+                    acc,
+                    p,
+                    record,
+                    trades,
+                    stop_col,
+                    ind,
+                    mkt,
+                    order_reason[a],
+                )
         # 4. stops, liquidation and take-profit inside the bar: a scalar test of whether any level was
         #    touched, so that the exit routine (a call with array arguments) runs only when one was
+        v_prev = t - 1 if t > 0 else 0
         for a in range(n_assets):
             qty = pos[a, S_QTY]
             if qty == 0.0 or not tradable[t, a]:
@@ -425,9 +686,102 @@ def simulate_combo(
                 if not hit and lo_ < pos[a, S_BEST]:
                     pos[a, S_BEST] = lo_
             if hit:
-                _intrabar_exits(c, a, t, open_[t, a], hi_, lo_, pos, acc, p, record, trades)
-        # 5. signals on this bar's close
-        if not last:
+                _intrabar_exits(
+                    c,
+                    a,
+                    t,
+                    open_[t, a],
+                    hi_,
+                    lo_,
+                    pos,
+                    acc,
+                    p,
+                    record,
+                    trades,
+                    volume[v_prev, a],
+                    True,
+                    not cross,
+                    open_[t],
+                    tiers,
+                )
+        if cross:
+            if _cross_liquidated(t, False, mkt, pos, acc, px):
+                _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers)
+            for a in range(n_assets):
+                qty = pos[a, S_QTY]
+                if qty != 0.0 and tradable[t, a]:
+                    _intrabar_exits(
+                        c,
+                        a,
+                        t,
+                        open_[t, a],
+                        high[t, a],
+                        low[t, a],
+                        pos,
+                        acc,
+                        p,
+                        record,
+                        trades,
+                        0.0,
+                        False,
+                        True,
+                        open_[t],
+                        tiers,
+                    )
+        # 5. risk circuit breakers on the equity marked at this close
+        if risk_on and not last:
+            eq_now = acc[A_WALLET]
+            for a in range(n_assets):
+                if pos[a, S_QTY] != 0.0:
+                    eq_now += pos[a, S_QTY] * (close[t, a] - pos[a, S_ENTRY])
+            if day[t] != cur_day:
+                cur_day = day[t]
+                day_start = prev_eq
+            if halted and t >= resume and day[t] != halt_day:
+                halted = False
+                risk_peak = eq_now
+                halt_day = -1
+            if not halted:
+                if eq_now > risk_peak:
+                    risk_peak = eq_now
+                dd_now = 1.0 - eq_now / risk_peak if risk_peak > 0.0 else 1.0
+                acc[A_SCALE] = p[P_DD_SCALE] if dd_now >= dd_scale_at else 1.0
+                daily = eq_now <= day_start * (1.0 - daily_loss)
+                if dd_now >= dd_halt or daily or acc[A_STREAK] >= max_losses:
+                    halted = True
+                    resume = t + 1.0 + cooldown
+                    halt_day = day[t] if daily else -1
+                    acc[A_STREAK] = 0.0
+                    acc[A_HALTS] += 1.0
+                    for a in range(n_assets):
+                        has_order[a] = False
+                        if pos[a, S_QTY] == 0.0:
+                            continue
+                        if fill_close and tradable[t, a]:
+                            _fill(
+                                c,
+                                a,
+                                t,
+                                t,
+                                0,
+                                close[t, a],
+                                close[t],
+                                pos,
+                                acc,
+                                p,
+                                record,
+                                trades,
+                                stop_col,
+                                ind,
+                                mkt,
+                                EXIT_RISK_HALT,
+                            )
+                        else:
+                            order[a] = 0
+                            has_order[a] = True
+                            order_reason[a] = EXIT_RISK_HALT
+        # 6. signals on this bar's close
+        if not last and not halted:
             for a in range(n_assets):
                 if not tradable[t, a]:
                     continue
@@ -511,10 +865,28 @@ def simulate_combo(
                     target = 0
                 if target != side:
                     if fill_close:
-                        _fill(c, a, t, t, target, close[t, a], close[t], pos, acc, p, record, trades, stop_col, ind)
+                        _fill(
+                            c,
+                            a,
+                            t,
+                            t,
+                            target,
+                            close[t, a],
+                            close[t],
+                            pos,
+                            acc,
+                            p,
+                            record,
+                            trades,
+                            stop_col,
+                            ind,
+                            mkt,
+                            EXIT_SIGNAL,
+                        )
                     else:
                         order[a] = target
                         has_order[a] = True
+                        order_reason[a] = EXIT_SIGNAL
                 else:
                     has_order[a] = False
         if want_targets:
@@ -530,8 +902,13 @@ def simulate_combo(
             if qty != 0.0:
                 held += 1.0
                 if last:
-                    px = close[t, a] * (1.0 - slip) if qty > 0.0 else close[t, a] * (1.0 + slip)
-                    _close_position(c, a, t, px, close[t, a], EXIT_END_OF_DATA, pos, acc, lev, fee, record, trades)
+                    if cross:
+                        pos[a, S_LIQ] = _exit_floor(a, pos, acc, close[t], tiers)
+                    slip = _slip_rate(p, qty, volume[t, a])
+                    pxe = close[t, a] * (1.0 - slip) if qty > 0.0 else close[t, a] * (1.0 + slip)
+                    _close_position(
+                        c, a, t, pxe, close[t, a], EXIT_END_OF_DATA, pos, acc, lev, fee, record, trades, 0.0
+                    )
                 else:
                     equity += qty * (close[t, a] - pos[a, S_ENTRY])
         if last:
@@ -619,6 +996,7 @@ def simulate_combo(
     m[M_SKEW] = np.sqrt(n_ret) * m3 / m2**1.5 if m2 > 0.0 else nan
     m[M_KURTOSIS] = n_ret * m4 / (m2 * m2) if m2 > 0.0 else nan
     m[M_LIQUIDATED] = 1.0 if acc[A_N_LIQ] > 0.0 else 0.0
+    m[M_N_HALTS] = acc[A_HALTS]
 
 
 @njit(cache=True)
@@ -627,9 +1005,7 @@ def _empty_trades(n):
 
 
 @njit(cache=True, parallel=True)
-def simulate_grid(
-    open_, high, low, close, tradable, funding, settle, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks
-):
+def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks):
     """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, in parallel, no records; and
     their block statistics ``(hi - lo, n_blocks, N_BLOCK)`` (``blk``: a block id per bar, or empty)."""
     n = hi - lo
@@ -642,13 +1018,7 @@ def simulate_grid(
     for i in prange(n):
         simulate_combo(
             lo + i,
-            open_,
-            high,
-            low,
-            close,
-            tradable,
-            funding,
-            settle,
+            mkt,
             prog,
             params,
             initial,
@@ -667,36 +1037,14 @@ def simulate_grid(
 
 
 @njit(cache=True)
-def _simulate_one(
-    c,
-    open_,
-    high,
-    low,
-    close,
-    tradable,
-    funding,
-    settle,
-    prog,
-    params,
-    initial,
-    bars_per_year,
-    record,
-    trades,
-    equity,
-    flags,
-    targets,
-):
+def _simulate_one(c, mkt, prog, params, initial, bars_per_year, record, trades, equity, flags, targets):
     """Metrics row of combination ``c`` alone, writing records, signal flags and targets where asked."""
     metrics = np.full((1, N_METRICS), np.nan)
+    no_blk = np.zeros(0, np.int64)
+    no_blocks = np.zeros((0, 0, N_BLOCK))
     simulate_combo(
         c,
-        open_,
-        high,
-        low,
-        close,
-        tradable,
-        funding,
-        settle,
+        mkt,
         prog,
         params,
         initial,
@@ -707,43 +1055,37 @@ def _simulate_one(
         metrics,
         0,
         flags,
-        np.zeros(0, np.int64),
-        np.zeros((0, 0, N_BLOCK)),
+        no_blk,
+        no_blocks,
         targets,
     )
     return metrics[0]
 
 
 @njit(cache=True)
-def simulate_records(
-    c, n_trades, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year
-):
+def simulate_records(c, n_trades, mkt, prog, params, initial, bars_per_year):
     """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
     trades = _empty_trades(n_trades)
-    equity = np.zeros(close.shape[0])
+    equity = np.zeros(mkt[3].shape[0])
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
-    market = (open_, high, low, close, tradable, funding, settle)
     no_targets = np.zeros((0, 0))
-    row = _simulate_one(c, *market, prog, params, initial, bars_per_year, True, trades, equity, no_flags, no_targets)
+    row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, True, trades, equity, no_flags, no_targets)
     return trades, equity, row
 
 
 @njit(cache=True)
-def signal_targets(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
+def signal_targets(c, mkt, prog, params, initial, bars_per_year):
     """Signal flags ``(N_GROUPS, n_bars, n_assets)`` of combination ``c`` and the side ``(n_bars,
     n_assets)`` it wants after each bar's close (-1, 0, 1): what a registered model returns."""
+    close = mkt[3]
     flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
     targets = np.zeros(close.shape)
-    market = (open_, high, low, close, tradable, funding, settle)
-    _simulate_one(
-        c, *market, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, targets
-    )
+    _simulate_one(c, mkt, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, targets)
     return flags, targets
 
 
 @njit(cache=True)
-def signal_flags(c, open_, high, low, close, tradable, funding, settle, prog, params, initial, bars_per_year):
+def signal_flags(c, mkt, prog, params, initial, bars_per_year):
     """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
     simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
-    market = (open_, high, low, close, tradable, funding, settle)
-    return signal_targets(c, *market, prog, params, initial, bars_per_year)[0]
+    return signal_targets(c, mkt, prog, params, initial, bars_per_year)[0]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from kernels import enums as E
-from kernels.program import group_program
+from kernels.program import default_params, flat_tiers, group_program, no_lots
 from kernels.simulate import signal_flags, signal_targets, simulate_grid, simulate_records
 
 
@@ -12,12 +12,10 @@ def warmup() -> None:
     price = np.full((n, k), 100.0)
     tradable = np.ones((n, k), dtype=np.bool_)
     prog = group_program(np.zeros((E.N_GROUPS, n, k)))
-    params = np.zeros((1, E.N_SIM_PARAMS))
-    params[0, E.P_LEVERAGE] = 1.0
-    params[0, E.P_POSITION_FRACTION] = 1.0
-    params[0, E.P_STOP_LOSS : E.P_TRAILING_STOP + 1] = np.nan
-    market = (price, price, price, price, tradable, np.zeros((n, k)), price)
-    simulate_grid(*market, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
-    simulate_records(0, 0, *market, prog, params, 1000.0, 8760.0)
-    signal_flags(0, *market, prog, params, 1000.0, 8760.0)
-    signal_targets(0, *market, prog, params, 1000.0, 8760.0)
+    params = default_params(1)
+    day = np.zeros(n, np.int64)
+    mkt = (price, price, price, price, price, tradable, np.zeros((n, k)), price, day, flat_tiers(k), no_lots(k))
+    simulate_grid(mkt, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
+    simulate_records(0, 0, mkt, prog, params, 1000.0, 8760.0)
+    signal_flags(0, mkt, prog, params, 1000.0, 8760.0)
+    signal_targets(0, mkt, prog, params, 1000.0, 8760.0)

@@ -44,10 +44,6 @@ class Evaluation:
         return self.metrics.shape[0]
 
 
-def _market(panel: MarketPanel) -> tuple:
-    return (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
-
-
 def run_grid(
     panel: MarketPanel,
     compiled: Compiled,
@@ -65,7 +61,7 @@ def run_grid(
     out = np.empty((n, E.N_METRICS))
     blk = np.zeros(0, np.int64) if blk is None else np.ascontiguousarray(blk, dtype=np.int64)
     blocks = np.zeros((n if blk.size else 0, n_blocks, E.N_BLOCK))
-    market = _market(panel)
+    market = compiled.market(panel)
     prog = compiled.program()
     with Progress(
         TextColumn("[bold]simulating[/]"),
@@ -77,7 +73,7 @@ def run_grid(
     ) as bar:
         task = bar.add_task("grid", total=n)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            m, b = simulate_grid(*market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks)
+            m, b = simulate_grid(market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks)
             out[lo:hi] = m
             if blk.size:
                 blocks[lo:hi] = b
@@ -125,7 +121,7 @@ def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, 
     trades, equity, metrics = simulate_records(
         combo,
         n_trades,
-        *_market(panel),
+        compiled.market(panel),
         compiled.program(),
         compiled.params,
         initial,

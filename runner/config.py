@@ -17,6 +17,7 @@ from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
 from runner.filters.spec import FiltersSpec, filters_spec
+from runner.instruments import Instruments, instruments
 from runner.search.spec import SearchSpec, search_spec
 from runner.strategy.dsl import parse_strategy
 from runner.values import expand
@@ -73,6 +74,8 @@ class RunSpec:
     filters: FiltersSpec = field(default_factory=FiltersSpec)
     search: SearchSpec = field(default_factory=SearchSpec)
     extras: dict[str, Any] = field(default_factory=dict)
+    instruments: Instruments | None = None
+    vol_period: int = 0  # ATR period of volatility-target sizing (0: not used)
 
     @property
     def axes(self) -> list[Axis]:
@@ -238,6 +241,64 @@ def strategy_spec(cfg: DictConfig, data_timeframe: object = "1h"):
     return parse_strategy(raw, strategy_file(name), primary)
 
 
+SIZE_KEYS = {  # method -> the key of its number, (lo, hi, lo_open)
+    "fixed_fraction": ("sizing.fraction", (0.0, 1.0, True)),
+    "fixed_notional": ("sizing.notional", (0.0, 1e12, True)),
+    "risk_per_trade": ("sizing.risk", (0.0, 1.0, True)),
+    "volatility_target": ("sizing.target", (0.0, 10.0, True)),
+    "kelly": ("sizing.kelly_fraction", (0.0, 1.0, True)),
+}
+RISK_KEYS = {  # key -> (param column, lo, hi, integer)
+    "risk.drawdown_scale_at": (E.P_DD_SCALE_AT, 0.0, 1.0, False),
+    "risk.max_drawdown": (E.P_DD_HALT, 0.0, 1.0, False),
+    "risk.daily_loss_limit": (E.P_DAILY_LOSS, 0.0, 1.0, False),
+    "risk.max_consecutive_losses": (E.P_MAX_LOSSES, 1.0, 1e6, True),
+}
+
+
+def sizing_axes(cfg: DictConfig) -> dict[int, Axis]:
+    """The sizing group: method, its number, and the caps (null caps stay off)."""
+    (method,) = _choice(cfg, "sizing.method", E.SIZING_METHODS)
+    axes = {E.P_SIZING: Axis("sizing.method", (float(E.SIZING_METHODS.index(method)),), (method,))}
+    key, (lo, hi, lo_open) = SIZE_KEYS[method]
+    if method == "fixed_fraction" and _get(cfg, key) is None:
+        n_symbols = len(_get(cfg, "data.symbols") or [1])
+        axes[E.P_SIZE] = Axis(key, (1.0 / max(n_symbols, 1),))
+    else:
+        axes[E.P_SIZE] = Axis(key, _numbers(cfg, key, lo, hi, lo_open=lo_open))
+    if method == "volatility_target":
+        _scalar(cfg, "sizing.atr_period", 2, 1000, integer=True)
+    if method == "kelly":
+        axes[E.P_KELLY_MIN_TRADES] = Axis(
+            "sizing.min_trades", (_scalar(cfg, "sizing.min_trades", 1, 1e6, integer=True),)
+        )
+        axes[E.P_KELLY_FALLBACK] = Axis(
+            "sizing.fallback_fraction", (_scalar(cfg, "sizing.fallback_fraction", 0.0, 1.0, lo_open=True),)
+        )
+    if _get(cfg, "sizing.max_position_size") is not None:
+        axes[E.P_MAX_POSITION] = Axis(
+            "sizing.max_position_size", _numbers(cfg, "sizing.max_position_size", 0.0, 1.0, lo_open=True)
+        )
+    if _get(cfg, "sizing.max_exposure") is not None:
+        axes[E.P_MAX_EXPOSURE] = Axis(
+            "sizing.max_exposure", _numbers(cfg, "sizing.max_exposure", 0.0, 1000.0, lo_open=True)
+        )
+    return axes
+
+
+def risk_axes(cfg: DictConfig) -> dict[int, Axis]:
+    """The risk group's circuit breakers that are set (null: off)."""
+    axes: dict[int, Axis] = {}
+    for key, (col, lo, hi, integer) in RISK_KEYS.items():
+        if _get(cfg, key) is not None:
+            axes[col] = Axis(key, _numbers(cfg, key, lo, hi, integer=integer, lo_open=not integer))
+    if E.P_DD_SCALE_AT in axes:
+        axes[E.P_DD_SCALE] = Axis("risk.drawdown_scale", _numbers(cfg, "risk.drawdown_scale", 0.0, 1.0))
+    if _get(cfg, "risk.cooldown_bars"):
+        axes[E.P_COOLDOWN] = Axis("risk.cooldown_bars", _numbers(cfg, "risk.cooldown_bars", 0, 1e6, integer=True))
+    return axes
+
+
 def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     """Check every field of a composed config; raise ConfigError naming the first bad one."""
     sim: dict[int, Axis] = {}
@@ -252,11 +313,8 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
             what=f"an integer from 1 to {MAX_LEVERAGE} (valid: 1..{MAX_LEVERAGE})",
         ),
     )
-    (mode,) = _choice(cfg, "margin.mode", ["isolated"])
-    mmr = _scalar(cfg, "margin.maintenance_margin_rate", 0.0, 0.5, lo_open=True)
-    maint = _scalar(cfg, "margin.maintenance_amount", 0.0, 1e12)
-    sim[E.P_MMR] = Axis("margin.maintenance_margin_rate", (mmr,))
-    sim[E.P_MAINT_AMOUNT] = Axis("margin.maintenance_amount", (maint,))
+    modes = _choice(cfg, "margin.mode", E.MARGIN_MODES, many=True)
+    sim[E.P_MARGIN_MODE] = Axis("margin.mode", tuple(float(E.MARGIN_MODES.index(m)) for m in modes), modes)
     for col, key in (
         (E.P_TAKER_FEE, "fees.taker_bps"),
         (E.P_MAKER_FEE, "fees.maker_bps"),
@@ -264,13 +322,10 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     ):
         lo = -10.0 if key == "fees.maker_bps" else 0.0
         sim[col] = Axis(key, tuple(v / 1e4 for v in _numbers(cfg, key, lo, 1000.0)))
-    (method,) = _choice(cfg, "sizing.method", ["fixed_fraction"])
-    if _get(cfg, "sizing.fraction") is None:
-        n_symbols = len(_get(cfg, "data.symbols") or [1])
-        fractions: tuple[float, ...] = (1.0 / max(n_symbols, 1),)
-    else:
-        fractions = _numbers(cfg, "sizing.fraction", 0.0, 1.0, lo_open=True)
-    sim[E.P_POSITION_FRACTION] = Axis("sizing.fraction", fractions)
+    if _get(cfg, "fees.slippage_impact"):
+        sim[E.P_IMPACT] = Axis("fees.slippage_impact", _numbers(cfg, "fees.slippage_impact", 0.0, 10.0))
+    sim.update(sizing_axes(cfg))
+    sim.update(risk_axes(cfg))
     (fill_at,) = _choice(cfg, "execution.fill_at", E.FILL_AT)
     sim[E.P_FILL_AT] = Axis("execution.fill_at", (float(E.FILL_AT.index(fill_at)),), (fill_at,))
     directions = _choice(cfg, "strategy.direction", E.DIRECTIONS, many=True)
@@ -280,12 +335,13 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     strategy_axes = {v.key: Axis(v.key, v.values) for v in strategy.values}
 
     capital = _scalar(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
+    data = data_spec(cfg, resolve_data)
     metric = _get(cfg, "objective.metric")
     if metric not in METRICS:
         raise ConfigError(f"objective.metric={metric!r}: valid: {', '.join(METRICS)}")
     top = _scalar(cfg, "report.top", 1, 1000, integer=True)
     spec = RunSpec(
-        data=data_spec(cfg, resolve_data),
+        data=data,
         strategy=strategy,
         strategy_axes=strategy_axes,
         sim_axes=sim,
@@ -297,8 +353,15 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         top=int(top),
         filters=filters_spec(_get(cfg, "filters")),
         search=search_spec(_get(cfg, "search")),
-        extras={"margin_mode": mode, "sizing_method": method},
+        extras={"margin_mode": modes[0], "sizing_method": _get(cfg, "sizing.method")},
+        instruments=instruments(_get(cfg, "exchange"), data.symbols),
+        vol_period=int(_get(cfg, "sizing.atr_period") or 0) if _get(cfg, "sizing.method") == "volatility_target" else 0,
     )
+    if _get(cfg, "sizing.method") == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
+        raise ConfigError(
+            "sizing.method=risk_per_trade: the strategy has no stop-loss to size by; add strategy.stop_loss "
+            "({percent: 2} or {atr: <indicator>, multiple: 3}) or pick another sizing method"
+        )
     if spec.search.method == "nevergrad":  # checked before anything runs
         from runner.search.space import build_space
 

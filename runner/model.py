@@ -111,9 +111,8 @@ def signals(cfg: DictConfig, bars: pl.DataFrame) -> pl.DataFrame:
         raise ConfigError(f"model config: {spec.n_combos} combinations; a model needs exactly one")
     panel = bars_panel(bars, spec.data.symbols, spec.data.timeframe)
     compiled = compile_strategy(spec, panel)
-    market = (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
     flags, targets = signal_targets(
-        0, *market, compiled.program(), compiled.params, spec.initial_capital, panel.bars_per_year
+        0, compiled.market(panel), compiled.program(), compiled.params, spec.initial_capital, panel.bars_per_year
     )
     n, k = panel.n_bars - 1, panel.n_assets
     p = compiled.params[0]
@@ -125,7 +124,8 @@ def signals(cfg: DictConfig, bars: pl.DataFrame) -> pl.DataFrame:
     for g, name in enumerate(SIGNALS):
         cols[name] = flags[g, :n].reshape(-1)
     cols["target_position"] = side.reshape(-1).astype(np.int64)
-    cols["target_exposure"] = (side * p[E.P_LEVERAGE] * p[E.P_POSITION_FRACTION]).reshape(-1)
+    fixed = int(p[E.P_SIZING]) == E.SIZE_FRACTION  # other methods size from the account's state
+    cols["target_exposure"] = (side * p[E.P_LEVERAGE] * (p[E.P_SIZE] if fixed else np.nan)).reshape(-1)
     return pl.DataFrame(cols)
 
 

@@ -79,6 +79,11 @@ class MarketPanel:
     def bars_per_year(self) -> float:
         return YEAR_MS / timeframe_ms(self.timeframe)
 
+    @property
+    def days(self) -> np.ndarray:
+        """UTC day number of each bar (what the daily loss limit counts in)."""
+        return np.ascontiguousarray(self.times // 86_400_000, dtype=np.int64)
+
     def frame(self, symbol: str) -> pl.DataFrame:
         """One asset's aligned bars as a polars frame (for users and tests)."""
         a = self.symbols.index(symbol)

@@ -12,6 +12,7 @@ absent group of the DSL. Terms an inactive row reads are the all-zero column.
 import numpy as np
 
 from kernels import enums as E
+from kernels.program import default_params, flat_tiers, no_lots
 from runner.config import RunSpec
 from runner.data.panel import MarketPanel
 from runner.discovery.catalog import Gene
@@ -122,12 +123,13 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
         if reads:
             warm[c] = first[sorted(reads)].max(axis=0)
 
-    params = np.zeros((n, E.N_SIM_PARAMS))
+    params = default_params(n)
     for col, axis in spec.sim_axes.items():
         params[:, col] = axis.values[0]
+    params[:, E.P_SIZING] = E.SIZE_FRACTION  # a genome's sizing is a fraction of equity
     params[:, E.P_DIRECTION] = [E.DIRECTIONS.index(g.direction) for g in genomes]
     params[:, E.P_LEVERAGE] = [g.leverage for g in genomes]
-    params[:, E.P_POSITION_FRACTION] = [g.sizing for g in genomes]
+    params[:, E.P_SIZE] = [g.sizing for g in genomes]
     for p, key in zip(STOPS, ("stop_loss", "take_profit", "trailing_stop"), strict=True):
         v = np.array([getattr(g, key) for g in genomes], dtype=np.float64)
         params[:, p] = np.where(v > 0, v / 100.0, np.nan)
@@ -142,9 +144,11 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
         side_add=side_add,
         entry_ok=np.ones(panel.n_bars, dtype=np.bool_),
         warm=warm,
-        stop_col=np.full((n, 3), -1, dtype=np.int64),
+        stop_col=np.full((n, 4), -1, dtype=np.int64),
         params=np.ascontiguousarray(params),
         axes=[],
         grid_idx=np.zeros((n, 0), dtype=np.int64),
         columns=[" ".join(map(str, k)) for k in ordered],
+        tiers=spec.instruments.tiers if spec.instruments else flat_tiers(panel.n_assets),
+        lots=spec.instruments.lots if spec.instruments else no_lots(panel.n_assets),
     )

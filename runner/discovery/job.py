@@ -35,7 +35,8 @@ def genome_spec(spec: RunSpec, genome: Genome, raw: dict) -> RunSpec:
     """The run spec that re-runs an exported genome through the DSL (its strategy, leverage, sizing)."""
     sim = dict(spec.sim_axes)
     sim[E.P_LEVERAGE] = Axis("leverage.value", (genome.leverage,))
-    sim[E.P_POSITION_FRACTION] = Axis("sizing.fraction", (genome.sizing,))
+    sim[E.P_SIZING] = Axis("sizing.method", (float(E.SIZE_FRACTION),), ("fixed_fraction",))
+    sim[E.P_SIZE] = Axis("sizing.fraction", (genome.sizing,))
     sim[E.P_DIRECTION] = Axis("strategy.direction", (float(E.DIRECTIONS.index(genome.direction)),), (genome.direction,))
     strategy = parse_strategy(raw, f"discovered {raw['name']}", spec.data.timeframe)
     axes = {v.key: Axis(v.key, v.values) for v in strategy.values}

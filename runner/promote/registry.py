@@ -121,13 +121,14 @@ def existing_version(client, name: str, run_id: str):
 
 def config_figures(cfg: DictConfig) -> dict:
     """What a trading bot needs from a one-combination config: leverage, margin mode, the largest
-    position (``sizing.max_position_size``, else the fixed fraction of equity per position),
-    symbols, timeframe and the strategy's parameter values."""
+    position as a fraction of equity (``sizing.max_position_size``, or the fixed fraction when
+    smaller), symbols, timeframe and the strategy's parameter values."""
     symbols = list(OmegaConf.select(cfg, "data.symbols"))
     size = OmegaConf.select(cfg, "sizing.max_position_size", default=None)
-    if size is None:
-        size = OmegaConf.select(cfg, "sizing.fraction", default=None)
-        size = size if size is not None else 1.0 / len(symbols)
+    size = 1.0 if size is None else size
+    if OmegaConf.select(cfg, "sizing.method", default="fixed_fraction") == "fixed_fraction":
+        fraction = OmegaConf.select(cfg, "sizing.fraction", default=None)
+        size = min(size, fraction if fraction is not None else 1.0 / len(symbols))
     raw = OmegaConf.to_container(cfg.strategy.params, resolve=True) if "params" in cfg.strategy else {}
     params = {k: v["default"] if isinstance(v, dict) else v for k, v in (raw or {}).items()}
     return {

@@ -11,8 +11,10 @@ derived columns, computed once per unique set of input columns.
 from dataclasses import dataclass
 
 import numpy as np
+import talib
 
 from kernels import enums as E
+from kernels.program import default_params, flat_tiers, no_lots
 from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
@@ -39,11 +41,13 @@ class Compiled:
     side_add: np.ndarray  # (n_combos, 2 * n_rows)
     entry_ok: np.ndarray  # (n_bars,) bool: time filters
     warm: np.ndarray  # (n_combos, n_assets) int64: first bar with every referenced series defined
-    stop_col: np.ndarray  # (n_combos, 3) int64: ATR column of each stop, -1 for percent stops
+    stop_col: np.ndarray  # (n_combos, 4) int64: ATR column of each stop (-1: percent), then of vol sizing
     params: np.ndarray  # (n_combos, N_SIM_PARAMS + n_strategy_axes)
     axes: list[Axis]
     grid_idx: np.ndarray  # (n_combos, n_axes)
     columns: list[str]  # description of each column of ``ind``
+    tiers: np.ndarray  # (n_assets, n_tiers, N_TIER) maintenance brackets
+    lots: np.ndarray  # (n_assets, N_LOT) lot filters
 
     @property
     def n_combos(self) -> int:
@@ -63,6 +67,22 @@ class Compiled:
             self.entry_ok,
             self.warm,
             self.stop_col,
+        )
+
+    def market(self, panel: MarketPanel) -> tuple:
+        """The market tuple as the kernels take it (``panel`` is the one compiled over)."""
+        return (
+            panel.open,
+            panel.high,
+            panel.low,
+            panel.close,
+            panel.volume,
+            panel.tradable,
+            panel.funding,
+            panel.settle,
+            panel.days,
+            self.tiers,
+            self.lots,
         )
 
 
@@ -162,6 +182,14 @@ class _Compiler:
         self.columns.append(np.ascontiguousarray(values, dtype=np.float64))
         self.described.append(what)
         return len(self.columns) - 1
+
+    def atr_column(self, period: int) -> int:
+        """A TA-Lib ATR(``period``) column of every asset (volatility-target sizing)."""
+        p = self.panel
+        values = np.full((p.n_bars, p.n_assets), np.nan)
+        for a in range(p.n_assets):  # once per job, not per combination
+            values[:, a] = talib.ATR(p.high[:, a], p.low[:, a], p.close[:, a], timeperiod=period)
+        return self.add_column(values, f"ATR({period}) for sizing")
 
     def price_column(self, name: str) -> np.ndarray:
         if name not in self.series:
@@ -284,14 +312,16 @@ class _Compiler:
     # -- everything ---------------------------------------------------------------------------
     def compile(self) -> Compiled:
         spec, strat, n = self.spec, self.strat, self.n
-        params = np.zeros((n, E.N_SIM_PARAMS + len(strat.values)))
+        params = default_params(n, len(strat.values))
         sim_cols = list(spec.sim_axes)
         for j, axis in enumerate(self.axes):
             col = sim_cols[j] if j < len(sim_cols) else E.N_SIM_PARAMS + (j - len(sim_cols))
             params[:, col] = self.values[axis.key]
         self.indicators()
 
-        stop_col = np.full((n, 3), -1, dtype=np.int64)
+        stop_col = np.full((n, 4), -1, dtype=np.int64)
+        if spec.vol_period:
+            stop_col[:, 3] = self.atr_column(spec.vol_period)
         for p in STOP_PARAM.values():
             params[:, p] = np.nan
         for stop in strat.stops:
@@ -346,6 +376,10 @@ class _Compiler:
             valid = cols >= 0
             warm[valid] = np.maximum(warm[valid], first_valid[cols[valid]])
         entry_ok = entry_mask(panel.times, timeframe_ms(panel.timeframe), strat.time_filters)
+        if spec.instruments is not None:
+            tiers, lots = spec.instruments.tiers, spec.instruments.lots
+        else:
+            tiers, lots = flat_tiers(panel.n_assets), no_lots(panel.n_assets)
         return Compiled(
             ind=ind,
             cond_op=np.asarray(ops, dtype=np.int64),
@@ -362,6 +396,8 @@ class _Compiler:
             axes=self.axes,
             grid_idx=self.grid,
             columns=self.described,
+            tiers=tiers,
+            lots=lots,
         )
 
 

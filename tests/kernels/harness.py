@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kernels import enums as E
-from kernels.program import group_program
+from kernels.program import default_params, flat_tiers, group_program, no_lots
 from kernels.simulate import simulate_grid, simulate_records
 
 SIGNALS = {"LE": E.G_LONG_ENTRY, "LX": E.G_LONG_EXIT, "SE": E.G_SHORT_ENTRY, "SX": E.G_SHORT_EXIT}
@@ -35,6 +35,24 @@ class Scenario:
     trailing_stop: float = float("nan")
     atr: list[list[float]] | None = None  # per asset, per bar: the series ATR stops read
     entry_ok: set[int] | None = None  # bars whose close may place entries (None: all)
+    margin_mode: str = "isolated"
+    tiers: list[list[tuple[float, float, float, float]]] | None = None  # per asset: (cap, mmr, cum, max_lev)
+    lots: list[tuple[float, float, float]] | None = None  # per asset: (step, min_qty, min_notional)
+    volume: list[list[float]] | None = None  # per asset, per bar
+    impact: float = 0.0
+    sizing: str = "fixed_fraction"  # fraction is the sizing method's number
+    max_position: float = 1.0
+    max_exposure: float = float("nan")
+    kelly_min_trades: float = float("nan")
+    kelly_fallback: float = float("nan")
+    dd_scale_at: float = float("nan")
+    dd_scale: float = 1.0
+    dd_halt: float = float("nan")
+    daily_loss: float = float("nan")
+    max_losses: float = float("nan")
+    cooldown: float = float("nan")
+    day: list[int] | None = None  # UTC day number per bar (None: all one day)
+    vol_col: bool = False  # volatility-target sizing reads the atr series
 
 
 def arrays(s: Scenario):
@@ -61,21 +79,43 @@ def arrays(s: Scenario):
     if s.entry_ok is not None:
         prog[8] = np.isin(np.arange(n), sorted(s.entry_ok))
     if s.atr is not None:
-        prog[10][:] = 4
-    params = np.zeros((1, E.N_SIM_PARAMS))
+        prog[10][:, :3] = 4
+        if s.vol_col:
+            prog[10][:, 3] = 4
+    params = default_params(1)
     params[0, E.P_LEVERAGE] = s.leverage
     params[0, E.P_TAKER_FEE] = s.taker
     params[0, E.P_SLIPPAGE] = s.slippage
-    params[0, E.P_MMR] = s.mmr
-    params[0, E.P_MAINT_AMOUNT] = s.maint_amount
+    params[0, E.P_IMPACT] = s.impact
+    params[0, E.P_MARGIN_MODE] = E.MARGIN_MODES.index(s.margin_mode)
     params[0, E.P_DIRECTION] = E.DIRECTIONS.index(s.direction)
-    params[0, E.P_POSITION_FRACTION] = s.fraction
+    params[0, E.P_SIZE] = s.fraction
+    params[0, E.P_SIZING] = E.SIZING_METHODS.index(s.sizing)
+    params[0, E.P_MAX_POSITION] = s.max_position
+    params[0, E.P_MAX_EXPOSURE] = s.max_exposure
+    params[0, E.P_KELLY_MIN_TRADES] = s.kelly_min_trades
+    params[0, E.P_KELLY_FALLBACK] = s.kelly_fallback
+    params[0, E.P_DD_SCALE_AT] = s.dd_scale_at
+    params[0, E.P_DD_SCALE] = s.dd_scale
+    params[0, E.P_DD_HALT] = s.dd_halt
+    params[0, E.P_DAILY_LOSS] = s.daily_loss
+    params[0, E.P_MAX_LOSSES] = s.max_losses
+    params[0, E.P_COOLDOWN] = s.cooldown
     params[0, E.P_FILL_AT] = E.FILL_AT.index(s.fill_at)
     params[0, E.P_MAKER_FEE] = s.maker
     params[0, E.P_STOP_LOSS] = s.stop_loss
     params[0, E.P_TAKE_PROFIT] = s.take_profit
     params[0, E.P_TRAILING_STOP] = s.trailing_stop
-    return (o, h, lo, c, tradable, funding, o, tuple(prog), params)
+    if s.tiers is None:
+        tiers = flat_tiers(n_assets, s.mmr, s.maint_amount)
+    else:
+        width = max(len(t) for t in s.tiers)
+        tiers = np.array([list(t) + [t[-1]] * (width - len(t)) for t in s.tiers], dtype=np.float64)
+    lots = no_lots(n_assets) if s.lots is None else np.array(s.lots, dtype=np.float64)
+    volume = np.ones((n, n_assets)) if s.volume is None else np.asarray(s.volume, dtype=np.float64).T.copy()
+    day = np.zeros(n, np.int64) if s.day is None else np.asarray(s.day, dtype=np.int64)
+    mkt = (o, h, lo, c, volume, tradable, funding, o, day, tiers, lots)
+    return (mkt, tuple(prog), params)
 
 
 def run(s: Scenario):

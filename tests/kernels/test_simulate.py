@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kernels.perp import liquidation_price
+from kernels.program import flat_tiers
 from tests.kernels.harness import Scenario, check_trades, run
 
 
@@ -145,11 +146,11 @@ def test_drawdown_and_score() -> None:
     ],
 )
 def test_liquidation_price(qty, entry, margin, mmr, cum, expected) -> None:
-    assert liquidation_price(qty, entry, margin, mmr, cum) == pytest.approx(expected, rel=1e-12)
+    assert liquidation_price(qty, entry, margin, flat_tiers(1, mmr, cum)[0]) == pytest.approx(expected, rel=1e-12)
 
 
 def test_liquidation_price_brackets_long_below_entry_short_above() -> None:
     for lev in range(2, 21):
         q = lev * 1000 / 100
-        assert 0 < liquidation_price(q, 100.0, 1000.0, 0.004, 0.0) < 100
-        assert liquidation_price(-q, 100.0, 1000.0, 0.004, 0.0) > 100
+        assert 0 < liquidation_price(q, 100.0, 1000.0, flat_tiers(1)[0]) < 100
+        assert liquidation_price(-q, 100.0, 1000.0, flat_tiers(1)[0]) > 100

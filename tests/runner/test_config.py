@@ -32,6 +32,11 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
         with pytest.raises(ConfigError, match="strategy.signals.path=None: required: a parquet or CSV file"):
             check(f"{group}={option}")
         return
+    if (group, option) == ("sizing", "risk_per_trade"):  # sizes by the stop-loss distance
+        with pytest.raises(ConfigError, match="sizing.method=risk_per_trade: the strategy has no stop-loss"):
+            check(f"{group}={option}")
+        assert check(f"{group}={option}", "strategy=ema_cross").n_combos >= 1
+        return
     spec = check(f"{group}={option}")
     assert spec.n_combos >= 1
 
@@ -78,11 +83,24 @@ def test_lists_and_ranges_form_the_grid() -> None:
         ("objective.metric=alpha", "objective.metric='alpha': valid: total_return"),
         ("account.initial_capital=0", "account.initial_capital=0"),
         ("strategy.params.lower=[20,20]", "values repeat"),
-        ("margin.maintenance_margin_rate=[0.004,0.01]", "must be a single number, not a grid"),
+        ("margin.mode=portfolio", "margin.mode='portfolio': valid: isolated, cross"),
+        ("sizing.method=martingale", "sizing.method='martingale': valid: fixed_fraction, fixed_notional"),
+        ("sizing.max_position_size=0", "sizing.max_position_size=0: must be a number > 0 and <= 1"),
+        ("sizing.max_exposure=-1", "sizing.max_exposure=-1"),
+        ("risk.max_drawdown=1.5", "risk.max_drawdown=1.5: must be a number > 0 and <= 1"),
+        ("risk.max_consecutive_losses=2.5", "risk.max_consecutive_losses=2.5: must be an integer"),
+        ("fees.slippage_impact=-1", "fees.slippage_impact=-1"),
+        ("exchange.symbols.BTCUSDT.brackets=[[300000,0.004,150,0],[800000,0.005,100,301]]", "cum must be 300"),
+        ("exchange.symbols.BTCUSDT.qty_step=-1", "exchange.symbols.BTCUSDT.qty_step=-1: must be a number >= 0"),
+        ("data.symbols=[BTCUSDT,DOGEUSDT]", "exchange.symbols.DOGEUSDT: no brackets for DOGEUSDT"),
+        ("sizing=kelly", None),
         ("account.initial_capital=[1000,2000]", "must be a single number, not a grid"),
     ],
 )
-def test_invalid_values_raise_one_line(override: str, message: str) -> None:
+def test_invalid_values_raise_one_line(override: str, message: str | None) -> None:
+    if message is None:  # a valid control
+        check(override)
+        return
     with pytest.raises(ConfigError) as err:
         check(override)
     assert message in str(err.value) and "\n" not in str(err.value)

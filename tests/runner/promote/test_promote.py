@@ -157,8 +157,9 @@ def _parity(db: Path, run_id: str) -> None:
     order = np.argsort(panel.symbols)  # predictions sorted by symbol within each bar
 
     compiled = compile_strategy(spec, panel)
-    market = (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
-    flags = signal_flags(0, *market, compiled.program(), compiled.params, spec.initial_capital, panel.bars_per_year)
+    flags = signal_flags(
+        0, compiled.market(panel), compiled.program(), compiled.params, spec.initial_capital, panel.bars_per_year
+    )
     for g, name in enumerate(SIGNALS):
         got = out[name].to_numpy().reshape(n, k)
         np.testing.assert_array_equal(got[:-1], flags[g][:-1, order], err_msg=name)

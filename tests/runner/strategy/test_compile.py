@@ -72,8 +72,7 @@ def strategy(long: list, **extra) -> dict:
 def truth(compiled, group: int, n_bars: int, combo: int = 0, asset: int = 0) -> list[bool]:
     """Group ``group`` as the simulation kernel evaluates it at every bar (the last bar never signals)."""
     panel = compiled.panel
-    market = (panel.open, panel.high, panel.low, panel.close, panel.tradable, panel.funding, panel.settle)
-    flags = signal_flags(combo, *market, compiled.program(), compiled.params, 1000.0, 8760.0)
+    flags = signal_flags(combo, compiled.market(panel), compiled.program(), compiled.params, 1000.0, 8760.0)
     return [bool(x) for x in flags[group, :n_bars, asset]]
 
 
