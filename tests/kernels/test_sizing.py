@@ -44,9 +44,7 @@ SCENARIOS = {
         [(0, 1, 1, 3, 100, 120, 4, 0, 0, 80, "signal")],
     ),
     "risk per trade with an ATR stop: 2 x ATR 5 is a 10 % distance": (
-        Scenario(
-            [UP], TRADE, sizing="risk_per_trade", fraction=0.02, stop_loss=2.0, atr=[[5.0, 5.0, 5.0, 5.0, 5.0]]
-        ),
+        Scenario([UP], TRADE, sizing="risk_per_trade", fraction=0.02, stop_loss=2.0, atr=[[5.0, 5.0, 5.0, 5.0, 5.0]]),
         [(0, 1, 1, 3, 100, 120, 2, 0, 0, 40, "signal")],
     ),
     "volatility target: 1 % of equity per ATR (2 % of price) is 500 USDT": (
@@ -54,9 +52,7 @@ SCENARIOS = {
         [(0, 1, 1, 3, 100, 120, 5, 0, 0, 100, "signal")],
     ),
     "kelly: the fallback fraction until min_trades, then the Kelly fraction": (
-        Scenario(
-            [KELLY], KELLY_SIGNALS, sizing="kelly", fraction=0.2, kelly_min_trades=2, kelly_fallback=0.1
-        ),
+        Scenario([KELLY], KELLY_SIGNALS, sizing="kelly", fraction=0.2, kelly_min_trades=2, kelly_fallback=0.1),
         [
             (0, 1, 1, 2, 100, 120, 1, 0, 0, 20, "signal"),
             (0, 1, 3, 4, 120, 108, 0.85, 0, 0, -10.2, "signal"),

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 import runner.backtest as backtest
 from kernels import enums as E
+from kernels.program import flat_tiers, no_lots
 from kernels.simulate import signal_flags
 from runner import PROJECT_ROOT
 from runner.backtest import records, run_grid
@@ -250,6 +251,8 @@ def test_rsi_in_the_dsl_gives_the_same_results_as_before() -> None:
     )
     panel = build_panel(spec.data)
     c = compile_strategy(spec, panel)
+    # pinned before the exchange rules: one 0.4 % bracket, no lot filters
+    c.tiers, c.lots = flat_tiers(panel.n_assets), no_lots(panel.n_assets)
     m = run_grid(panel, c, spec.initial_capital, progress=False)[0]
     keys = [a.key for a in c.axes]
     for i in range(c.n_combos):
