@@ -60,7 +60,10 @@ def instruments(exchange: object, symbols: tuple[str, ...]) -> Instruments:
     for s in symbols:
         if s not in table:
             known = ", ".join(table)
-            raise ConfigError(f"exchange.symbols.{s}: no brackets for {s}; known: {known} (add it to conf/exchange/)")
+            raise ConfigError(
+                f"data.symbols: {s} has no exchange rules (brackets, lot filters) in exchange.symbols; "
+                f"known: {known} (add it to conf/exchange/)"
+            )
         rule = table[s]
         if not isinstance(rule, Mapping):
             raise ConfigError(f"exchange.symbols.{s}: must be a mapping with brackets and {', '.join(LOT_KEYS)}")

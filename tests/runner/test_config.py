@@ -92,7 +92,7 @@ def test_lists_and_ranges_form_the_grid() -> None:
         ("fees.slippage_impact=-1", "fees.slippage_impact=-1"),
         ("exchange.symbols.BTCUSDT.brackets=[[300000,0.004,150,0],[800000,0.005,100,301]]", "cum must be 300"),
         ("exchange.symbols.BTCUSDT.qty_step=-1", "exchange.symbols.BTCUSDT.qty_step=-1: must be a number >= 0"),
-        ("data.symbols=[BTCUSDT,DOGEUSDT]", "exchange.symbols.DOGEUSDT: no brackets for DOGEUSDT"),
+        ("data.symbols=[BTCUSDT,DOGEUSDT]", "data.symbols: DOGEUSDT has no exchange rules"),
         ("sizing=kelly", None),
         ("account.initial_capital=[1000,2000]", "must be a single number, not a grid"),
     ],

@@ -24,7 +24,7 @@ def test_brackets_are_padded_and_the_last_is_unbounded() -> None:
 
 
 def test_a_missing_symbol_names_the_exchange_key() -> None:
-    with pytest.raises(ConfigError, match=r"exchange.symbols.ADAUSDT: no brackets for ADAUSDT; known: BTCUSDT"):
+    with pytest.raises(ConfigError, match=r"data.symbols: ADAUSDT has no exchange rules .* known: BTCUSDT"):
         instruments({"symbols": {"BTCUSDT": {"brackets": [[1, 0.01, 10, 0]]}}}, ("ADAUSDT",))
 
 
