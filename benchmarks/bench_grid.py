@@ -24,7 +24,7 @@ from runner.config import validate
 from runner.preflight import CONF
 
 
-def spec_for(n_combos: int, leverage: int):
+def spec_for(n_combos: int, leverage: int, stops: bool = True):
     from hydra import compose, initialize_config_dir
 
     from runner.preflight import expand_shorthand
@@ -42,8 +42,7 @@ def spec_for(n_combos: int, leverage: int):
                     f"strategy.params.lower={lowers}",
                     f"strategy.params.upper={uppers}",
                     f"leverage.value={leverage}",
-                    "+strategy.stop_loss.percent=3",
-                    "+strategy.take_profit.percent=6",
+                    *(["+strategy.stop_loss.percent=3", "+strategy.take_profit.percent=6"] if stops else []),
                 ]
             ),
         )
@@ -65,6 +64,7 @@ def main() -> None:
     ap.add_argument("--leverage", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-vectorbt", action="store_true")
+    ap.add_argument("--no-stops", action="store_true", help="the grid without stop-loss and take-profit")
     ap.add_argument("--vbt-chunk", type=int, default=100, help="combinations per vectorbt call")
     ap.add_argument("--first-call-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -81,7 +81,7 @@ def main() -> None:
     from runner.data.panel import build_panel
     from runner.strategy.compile import compile_strategy
 
-    spec = spec_for(args.combos, args.leverage)
+    spec = spec_for(args.combos, args.leverage, stops=not args.no_stops)
     t = time.perf_counter()
     panel = build_panel(spec.data)
     load = time.perf_counter() - t
