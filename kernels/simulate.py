@@ -209,18 +209,18 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
     liquidation books ``-loss`` as its PnL and pays no fee."""
     qty = pos[a, S_QTY]
     q = abs(qty)
-    # an isolated market exit never fills beyond the liquidation price (cross: the levels are 0 / inf)
-    if reason != EXIT_LIQUIDATION:
-        if qty > 0.0 and price < pos[a, S_LIQ]:
-            price = pos[a, S_LIQ]
-        elif qty < 0.0 and price > pos[a, S_LIQ]:
-            price = pos[a, S_LIQ]
     if reason == EXIT_LIQUIDATION:
         gross = -loss
         fee = 0.0
         slip = 0.0
         acc[A_N_LIQ] += 1.0
     else:
+        # a market exit never fills beyond S_LIQ (isolated: the liquidation price; cross: the
+        # caller's _exit_floor, else 0 / inf)
+        if qty > 0.0 and price < pos[a, S_LIQ]:
+            price = pos[a, S_LIQ]
+        elif qty < 0.0 and price > pos[a, S_LIQ]:
+            price = pos[a, S_LIQ]
         gross = qty * (price - pos[a, S_ENTRY])
         fee = q * price * fee_rate
         slip = q * abs(price - reference)
@@ -707,9 +707,15 @@ def simulate_combo(
         if cross:
             if _cross_liquidated(t, False, mkt, pos, acc, px):
                 _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers)
-            for a in range(n_assets):
+            for a in range(n_assets):  # take-profits and the trail, only where the bar reached them
                 qty = pos[a, S_QTY]
-                if qty != 0.0 and tradable[t, a]:
+                if qty == 0.0 or not tradable[t, a]:
+                    continue
+                if qty > 0.0:
+                    reached = high[t, a] >= pos[a, S_TARGET] or high[t, a] > pos[a, S_BEST]
+                else:
+                    reached = low[t, a] <= pos[a, S_TARGET] or low[t, a] < pos[a, S_BEST]
+                if reached:
                     _intrabar_exits(
                         c,
                         a,

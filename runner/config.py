@@ -266,8 +266,6 @@ def sizing_axes(cfg: DictConfig) -> dict[int, Axis]:
         axes[E.P_SIZE] = Axis(key, (1.0 / max(n_symbols, 1),))
     else:
         axes[E.P_SIZE] = Axis(key, _numbers(cfg, key, lo, hi, lo_open=lo_open))
-    if method == "volatility_target":
-        _scalar(cfg, "sizing.atr_period", 2, 1000, integer=True)
     if method == "kelly":
         axes[E.P_KELLY_MIN_TRADES] = Axis(
             "sizing.min_trades", (_scalar(cfg, "sizing.min_trades", 1, 1e6, integer=True),)
@@ -325,6 +323,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     if _get(cfg, "fees.slippage_impact"):
         sim[E.P_IMPACT] = Axis("fees.slippage_impact", _numbers(cfg, "fees.slippage_impact", 0.0, 10.0))
     sim.update(sizing_axes(cfg))
+    method = sim[E.P_SIZING].display(0)  # validated by sizing_axes
     sim.update(risk_axes(cfg))
     (fill_at,) = _choice(cfg, "execution.fill_at", E.FILL_AT)
     sim[E.P_FILL_AT] = Axis("execution.fill_at", (float(E.FILL_AT.index(fill_at)),), (fill_at,))
@@ -353,11 +352,13 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         top=int(top),
         filters=filters_spec(_get(cfg, "filters")),
         search=search_spec(_get(cfg, "search")),
-        extras={"margin_mode": modes[0], "sizing_method": _get(cfg, "sizing.method")},
+        extras={"margin_mode": modes[0], "sizing_method": method},
         instruments=instruments(_get(cfg, "exchange"), data.symbols),
-        vol_period=int(_get(cfg, "sizing.atr_period") or 0) if _get(cfg, "sizing.method") == "volatility_target" else 0,
+        vol_period=int(_scalar(cfg, "sizing.atr_period", 2, 1000, integer=True))
+        if method == "volatility_target"
+        else 0,
     )
-    if _get(cfg, "sizing.method") == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
+    if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
         raise ConfigError(
             "sizing.method=risk_per_trade: the strategy has no stop-loss to size by; add strategy.stop_loss "
             "({percent: 2} or {atr: <indicator>, multiple: 3}) or pick another sizing method"

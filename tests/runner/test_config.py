@@ -129,3 +129,9 @@ def test_generated_folders_are_ignored_and_experiments_are_a_group() -> None:
     for name in ("mlruns/", "outputs/", "multirun/"):
         assert name in ignore
     assert Path(CONF / "experiment").resolve() == (PROJECT_ROOT / "experiments").resolve()
+
+
+def test_volatility_target_checks_its_atr_period() -> None:
+    with pytest.raises(ConfigError, match=r"^sizing.atr_period=1: must be an integer >= 2 and <= 1000$"):
+        check("sizing=volatility_target", "sizing.atr_period=1")
+    assert check("sizing=volatility_target", "sizing.atr_period=20").vol_period == 20
