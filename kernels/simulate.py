@@ -128,8 +128,8 @@ from kernels.enums import (
     N_GROUPS,
     N_METRICS,
     N_STATE,
-    OP_BETWEEN,
     OP_CROSS_ABOVE,
+    OP_CROSS_BELOW,
     OP_GE,
     OP_GT,
     OP_LE,
@@ -370,6 +370,25 @@ def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_co
     pos[a, S_BEST] = price
 
 
+@njit(cache=True, inline="always")
+def _dust(pos, acc, p, min_notional):
+    """Whether a flat account is too small for an order of at least ``min_notional``: its largest
+    possible notional (the wallet, or the sized fraction of it, at the leverage with the fee set
+    aside) is below it. ``_open_position`` would refuse the order; this skips the call."""
+    if not min_notional > 0.0:
+        return False
+    for b in range(pos.shape[0]):
+        if pos[b, S_QTY] != 0.0:
+            return False
+    lev = p[P_LEVERAGE]
+    frac = 1.0 / (1.0 + lev * p[P_TAKER_FEE])
+    if p[P_MAX_POSITION] < frac:
+        frac = p[P_MAX_POSITION]
+    if int(p[P_SIZING]) == SIZE_FRACTION and p[P_SIZE] * acc[A_SCALE] < frac:
+        frac = p[P_SIZE] * acc[A_SCALE]
+    return acc[A_WALLET] * frac * lev * (1.0 + 1e-6) < min_notional
+
+
 @njit(cache=True)
 def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, trades, stop_col, ind, mkt, reason):
     """Move asset ``a`` to side ``target`` at ``reference`` (a market order; an exit records ``reason``)."""
@@ -533,6 +552,86 @@ def _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers):
         _close_position(c, a, t, px[a], px[a], EXIT_LIQUIDATION, pos, acc, lev, 0.0, record, trades, share - u)
 
 
+SIGNAL_BLOCK = 256  # bars whose conditions are evaluated together, vectorised over bars and assets
+
+
+@njit(cache=True)
+def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets):
+    """``out[i] = add[s] + sum_j coef[j] * ind[col[j], t0 + i // n_assets, i % n_assets]`` for ``m`` bars."""
+    size = m * n_assets
+    a0 = add[s]
+    for i in range(size):
+        out[i] = a0
+    for j in range(side_start[s], side_start[s + 1]):
+        k = coef[j]
+        base = (col[j] * n_bars + t0) * n_assets
+        for i in range(size):
+            out[i] += k * ind_flat[base + i]
+
+
+@njit(cache=True)
+def _eval_block(t0, m, ind_flat, n_bars, n_assets, cond_op, clause_start, group_start, side_start, col, coef, add, buf):
+    """Where each condition group holds on bars ``t0 .. t0 + m - 1``, into ``buf[g, i]`` (``i`` = bar
+    offset x n_assets + asset, 1.0: holds); rows ``N_GROUPS ..`` of ``buf`` are scratch. The same
+    sums in the same order as a bar-by-bar evaluation, so the same flags."""
+    size = m * n_assets
+    hit = buf[N_GROUPS]
+    d = buf[N_GROUPS + 1]
+    d2 = buf[N_GROUPS + 2]
+    for g in range(N_GROUPS):
+        out = buf[g]
+        holds = 1.0 if group_start[g] < group_start[g + 1] else 0.0
+        for i in range(size):
+            out[i] = holds
+        for cl in range(group_start[g], group_start[g + 1]):
+            for i in range(size):
+                hit[i] = 0.0
+            for r in range(clause_start[cl], clause_start[cl + 1]):
+                s = 2 * r
+                op = cond_op[r]
+                if op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW:
+                    # the side one bar earlier too: d[i + shift] is bar t, d[i + shift - n_assets] bar t - 1
+                    back = 1 if t0 > 0 else 0
+                    _linear(d, ind_flat, s, add, side_start, col, coef, t0 - back, m + back, n_bars, n_assets)
+                    shift = back * n_assets
+                    above = op == OP_CROSS_ABOVE
+                    for i in range(size):
+                        j = i + shift
+                        if j >= n_assets:
+                            now = d[j]
+                            before = d[j - n_assets]
+                            if above:
+                                if now > 0.0 and before <= 0.0:
+                                    hit[i] = 1.0
+                            elif now < 0.0 and before >= 0.0:
+                                hit[i] = 1.0
+                    continue
+                _linear(d, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets)
+                if op == OP_GT:
+                    for i in range(size):
+                        if d[i] > 0.0:
+                            hit[i] = 1.0
+                elif op == OP_LT:
+                    for i in range(size):
+                        if d[i] < 0.0:
+                            hit[i] = 1.0
+                elif op == OP_GE:
+                    for i in range(size):
+                        if d[i] >= 0.0:
+                            hit[i] = 1.0
+                elif op == OP_LE:
+                    for i in range(size):
+                        if d[i] <= 0.0:
+                            hit[i] = 1.0
+                else:  # OP_BETWEEN
+                    _linear(d2, ind_flat, s + 1, add, side_start, col, coef, t0, m, n_bars, n_assets)
+                    for i in range(size):
+                        if d[i] >= 0.0 and d2[i] >= 0.0:
+                            hit[i] = 1.0
+            for i in range(size):
+                out[i] *= hit[i]
+
+
 @njit(cache=True)
 def simulate_combo(
     c,
@@ -596,8 +695,9 @@ def simulate_combo(
     px = np.zeros(n_assets)
     probe = flags_out.shape[0] > 0
     want_targets = targets_out.shape[0] > 0
-    gsel = np.arange(N_GROUPS)
-    fl = np.zeros(N_GROUPS, np.bool_)
+    ind_flat = ind.reshape(ind.size)
+    sig = np.zeros((N_GROUPS + 3, (SIGNAL_BLOCK + 1) * n_assets))
+    blk_t0 = -SIGNAL_BLOCK  # first bar of the evaluated block
 
     prev_eq = initial
     peak = initial
@@ -648,6 +748,8 @@ def simulate_combo(
         for a in range(n_assets):
             if has_order[a] and tradable[t, a]:
                 has_order[a] = False
+                if pos[a, S_QTY] == 0.0 and _dust(pos, acc, p, lots[a, L_MIN_NOTIONAL]):
+                    continue
                 _fill(
                     c,
                     a,
@@ -788,6 +890,23 @@ def simulate_combo(
                             order_reason[a] = EXIT_RISK_HALT
         # 6. signals on this bar's close
         if not last and not halted:
+            if t >= blk_t0 + SIGNAL_BLOCK:
+                blk_t0 = t
+                _eval_block(
+                    t,
+                    min(SIGNAL_BLOCK, n_bars - t),
+                    ind_flat,
+                    n_bars,
+                    n_assets,
+                    cond_op,
+                    clause_start,
+                    group_start,
+                    side_start,
+                    col,
+                    coef,
+                    add,
+                    sig,
+                )
             for a in range(n_assets):
                 if not tradable[t, a]:
                     continue
@@ -805,60 +924,12 @@ def simulate_combo(
                 else:
                     g1 = G_LONG_ENTRY if allow_long else -1
                     g2 = G_SHORT_EXIT
+                i_blk = (t - blk_t0) * n_assets + a
                 if probe:
-                    n_eval = N_GROUPS
-                else:
-                    n_eval = 2
-                    gsel[0] = g1
-                    gsel[1] = g2
-                for k in range(n_eval):
-                    g = gsel[k]
-                    if g < 0 or (k == 1 and not probe and side != 0 and fl[g1]):
-                        continue
-                    # evaluated inline: a call with array arguments per bar costs 3x the whole loop
-                    holds = group_start[g] < group_start[g + 1]
-                    for cl in range(group_start[g], group_start[g + 1]):
-                        hit = False
-                        for r in range(clause_start[cl], clause_start[cl + 1]):
-                            s = 2 * r
-                            d = add[s]
-                            for j in range(side_start[s], side_start[s + 1]):
-                                d += coef[j] * ind[col[j], t, a]
-                            op = cond_op[r]
-                            if op == OP_GT:
-                                ok = d > 0.0
-                            elif op == OP_LT:
-                                ok = d < 0.0
-                            elif op == OP_GE:
-                                ok = d >= 0.0
-                            elif op == OP_LE:
-                                ok = d <= 0.0
-                            elif op == OP_BETWEEN:
-                                d2 = add[s + 1]
-                                for j in range(side_start[s + 1], side_start[s + 2]):
-                                    d2 += coef[j] * ind[col[j], t, a]
-                                ok = d >= 0.0 and d2 >= 0.0
-                            elif t == 0:
-                                ok = False
-                            else:
-                                dp = add[s]
-                                for j in range(side_start[s], side_start[s + 1]):
-                                    dp += coef[j] * ind[col[j], t - 1, a]
-                                if op == OP_CROSS_ABOVE:
-                                    ok = d > 0.0 and dp <= 0.0
-                                else:
-                                    ok = d < 0.0 and dp >= 0.0
-                            if ok:
-                                hit = True
-                                break
-                        if not hit:
-                            holds = False
-                            break
-                    fl[g] = holds
-                    if probe:
-                        flags_out[g, t, a] = holds
-                f1 = g1 >= 0 and fl[g1]
-                f2 = g2 >= 0 and fl[g2] and not (side != 0 and f1)
+                    for g in range(N_GROUPS):
+                        flags_out[g, t, a] = sig[g, i_blk] > 0.0
+                f1 = g1 >= 0 and sig[g1, i_blk] > 0.0
+                f2 = g2 >= 0 and sig[g2, i_blk] > 0.0 and not (side != 0 and f1)
                 target = side
                 if side == 0:
                     if f1 and not f2:
@@ -871,6 +942,8 @@ def simulate_combo(
                     target = 0
                 if target != side:
                     if fill_close:
+                        if side == 0 and _dust(pos, acc, p, lots[a, L_MIN_NOTIONAL]):
+                            continue
                         _fill(
                             c,
                             a,
@@ -1021,7 +1094,11 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
     no_equity = np.zeros(0)
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     no_targets = np.zeros((0, 0))
-    for i in prange(n):
+    # neighbouring combinations cost alike (a grid's first axis varies slowest) and prange hands each
+    # thread one contiguous range: visit them in a low-discrepancy order so every range is a sample
+    order = np.argsort((np.arange(n) * 0.6180339887498949) % 1.0)
+    for k in prange(n):
+        i = order[k]
         simulate_combo(
             lo + i,
             mkt,

@@ -29,6 +29,7 @@ VOLUME = [[1000.0, 4000.0, 250.0, 9.0, 9.0]]
 _entry = 100 * (1 + 0.1 * np.sqrt(10 / 1000))
 _q = 1000 / _entry
 _exit = 120 * (1 - 0.1 * np.sqrt(_q / 250))
+_Q_FEE = 1000 / 1.001 / 100  # all-in at 1x with a 0.1 % taker fee set aside
 
 SCENARIOS = {
     "fixed notional: 500 USDT at 1x": (
@@ -80,6 +81,18 @@ SCENARIOS = {
     ),
     "an order below the minimum notional is not placed": (Scenario([LOW], TRADE, lots=[(0.1, 0.1, 2000.0)]), []),
     "an order below the minimum quantity is not placed": (Scenario([LOW], TRADE, lots=[(1.0, 50.0, 0.0)]), []),
+    "an order of exactly the minimum notional is placed (the whole wallet, its fee set aside)": (
+        Scenario([UP], TRADE, taker=0.001, lots=[(0.0, 0.0, 1000 / 1.001)]),
+        [(0, 1, 1, 3, 100, 120, _Q_FEE, 0.22 * _Q_FEE, 0, 20 * _Q_FEE - 0.22 * _Q_FEE, "signal")],
+    ),
+    "half the equity at exactly the minimum notional is placed": (
+        Scenario([UP], TRADE, fraction=0.5, lots=[(0.0, 0.0, 500.0)]),
+        [(0, 1, 1, 3, 100, 120, 5, 0, 0, 100, "signal")],
+    ),
+    "half the equity under the minimum notional is not placed, though the wallet would do": (
+        Scenario([UP], TRADE, fraction=0.5, lots=[(0.0, 0.0, 500.01)]),
+        [],
+    ),
     "square-root impact reads the deciding bar's volume": (
         Scenario([UP], TRADE, impact=0.1, volume=VOLUME),
         [(0, 1, 1, 3, _entry, _exit, _q, 0, 0, _q * (_exit - _entry), "signal")],

@@ -1,0 +1,146 @@
+"""Condition groups as the simulation evaluates them (in blocks of bars, vectorised) against a
+bar-by-bar numpy reference, on series long enough to cross several block boundaries."""
+
+import numpy as np
+import pytest
+
+from kernels import enums as E
+from kernels.program import default_params, flat_tiers, no_lots
+from kernels.simulate import SIGNAL_BLOCK, signal_flags
+
+# rows: (op, first side terms [(col, coef)], first side add, second side terms, second side add)
+ROWS = [
+    (E.OP_CROSS_ABOVE, [(0, 1.0), (1, -1.0)], 0.0, [], 0.0),  # series 0 crosses above series 1
+    (E.OP_GT, [(2, 1.0)], -0.2, [], 0.0),  # series 2 > 0.2
+    (E.OP_CROSS_BELOW, [(0, 2.0)], 0.5, [], 0.0),  # 2 * series 0 + 0.5 crosses below 0
+    (E.OP_BETWEEN, [(1, 1.0)], 0.3, [(1, -1.0)], 0.3),  # -0.3 <= series 1 <= 0.3
+    (E.OP_LE, [(2, 1.0), (0, 0.5)], 0.0, [], 0.0),
+    (E.OP_GE, [(1, 1.0)], 0.0, [], 0.0),
+    (E.OP_LT, [(0, 1.0)], 0.0, [], 0.0),
+]
+# groups: clauses (all must hold), each a list of rows (any may hold); one group is empty
+GROUPS = {
+    E.G_LONG_ENTRY: [[0], [1, 6]],
+    E.G_LONG_EXIT: [[2, 3]],
+    E.G_SHORT_ENTRY: [[4], [5], [3]],
+    E.G_SHORT_EXIT: [],
+}
+
+
+def program(ind: np.ndarray) -> tuple:
+    cond_op, side_start, cols, coefs, adds = [], [0], [], [], []
+    for op, first, add1, second, add2 in ROWS:
+        cond_op.append(op)
+        for terms, add in ((first, add1), (second, add2)):
+            cols += [c for c, _ in terms]
+            coefs += [k for _, k in terms]
+            adds.append(add)
+            side_start.append(len(cols))
+    clause_start, group_start, rows = [0], [0], []
+    for g in range(E.N_GROUPS):
+        for clause in GROUPS[g]:
+            rows += clause
+            clause_start.append(len(rows))
+        group_start.append(len(clause_start) - 1)
+    # clause rows must be contiguous row indices: re-order the rows table by clause membership
+    order = np.asarray(rows)
+    op = np.asarray(cond_op)[order]
+    new_side_start, new_cols, new_coefs, new_adds = [0], [], [], []
+    for r in order:
+        for s in (2 * r, 2 * r + 1):
+            new_cols += cols[side_start[s] : side_start[s + 1]]
+            new_coefs += coefs[side_start[s] : side_start[s + 1]]
+            new_adds.append(adds[s])
+            new_side_start.append(len(new_cols))
+    n_bars, n_assets = ind.shape[1], ind.shape[2]
+    return (
+        np.ascontiguousarray(ind),
+        op.astype(np.int64),
+        np.asarray(clause_start, np.int64),
+        np.asarray(group_start, np.int64),
+        np.asarray(new_side_start, np.int64),
+        np.asarray([new_cols], np.int64),
+        np.asarray([new_coefs], np.float64),
+        np.asarray([new_adds], np.float64),
+        np.ones(n_bars, np.bool_),
+        np.zeros((1, n_assets), np.int64),
+        np.full((1, 4), -1, np.int64),
+    )
+
+
+def reference(ind: np.ndarray) -> np.ndarray:
+    """Each group bar by bar, straight from the definitions."""
+
+    def side(terms, add):
+        out = np.full(ind.shape[1:], add)
+        for c, k in terms:
+            out = out + k * ind[c]
+        return out
+
+    def row(r):
+        op, first, add1, second, add2 = ROWS[r]
+        d = side(first, add1)
+        prev = np.vstack([np.full((1, d.shape[1]), np.nan), d[:-1]])
+        with np.errstate(invalid="ignore"):
+            if op == E.OP_GT:
+                return d > 0
+            if op == E.OP_LT:
+                return d < 0
+            if op == E.OP_GE:
+                return d >= 0
+            if op == E.OP_LE:
+                return d <= 0
+            if op == E.OP_BETWEEN:
+                return (d >= 0) & (side(second, add2) >= 0)
+            if op == E.OP_CROSS_ABOVE:
+                return (d > 0) & (prev <= 0)
+            return (d < 0) & (prev >= 0)
+
+    out = np.zeros((E.N_GROUPS, *ind.shape[1:]), dtype=bool)
+    for g, clauses in GROUPS.items():
+        holds = np.full(ind.shape[1:], bool(clauses))
+        for clause in clauses:
+            holds &= np.logical_or.reduce([row(r) for r in clause])
+        out[g] = holds
+    return out
+
+
+@pytest.mark.parametrize("n_bars", [SIGNAL_BLOCK - 1, SIGNAL_BLOCK + 2, 2 * SIGNAL_BLOCK + 37])
+def test_blocks_match_bar_by_bar_reference(n_bars: int) -> None:
+    rng = np.random.default_rng(n_bars)
+    n_assets = 3
+    ind = rng.normal(0.0, 0.5, (3, n_bars, n_assets))
+    ind[:, :5, 1] = np.nan  # a warm-up: comparisons with NaN never hold
+    boundary = n_bars > SIGNAL_BLOCK + 1
+    if boundary:  # a crossing exactly over the first block boundary
+        ind[0, SIGNAL_BLOCK - 1, :] = -1.0
+        ind[1, SIGNAL_BLOCK - 1 : SIGNAL_BLOCK + 1, :] = 0.0
+        ind[0, SIGNAL_BLOCK, :] = 1.0
+        ind[2, SIGNAL_BLOCK, :] = 1.0
+    close = np.full((n_bars, n_assets), 100.0)
+    tradable = np.ones((n_bars, n_assets), np.bool_)
+    tradable[40:45, 2] = False
+    mkt = (
+        close,
+        close,
+        close,
+        close,
+        np.ones_like(close),
+        tradable,
+        np.zeros_like(close),
+        close,
+        np.zeros(n_bars, np.int64),
+        flat_tiers(n_assets),
+        no_lots(n_assets),
+    )
+    params = default_params(1)
+    params[0, E.P_DIRECTION] = E.DIR_BOTH
+    flags = signal_flags(0, mkt, program(ind), params, 1000.0, 8760.0)
+    want = reference(ind)
+    want[:, -1, :] = False  # the last bar never signals
+    want[:, ~tradable] = False  # nor a bar that cannot trade
+    if boundary:  # the entry crossing reads its previous bar from the block before
+        assert want[E.G_LONG_ENTRY, SIGNAL_BLOCK].all()
+    np.testing.assert_array_equal(flags, want)
+    assert want.any(axis=(1, 2))[[E.G_LONG_ENTRY, E.G_LONG_EXIT, E.G_SHORT_ENTRY]].all()
+    assert not want[E.G_SHORT_EXIT].any()
