@@ -2,7 +2,9 @@
 stop-loss, a 6 % take-profit, funding (mark price) and liquidation on, against vectorbt.
 
 Prints: cold compile time (fresh numba cache, in a subprocess), cached first-call time,
-end-to-end seconds (TA-Lib indicators + simulation + metrics), bar-combinations per second,
+end-to-end seconds (TA-Lib indicators + simulation + metrics), bar-combinations per second (a bar
+is one symbol's candle, so the grid has n_assets x n_bars bars per combination; the rate per
+timestamp is printed too),
 peak memory, and vectorbt's ``Portfolio.from_signals`` plus ``sharpe_ratio``/``max_drawdown`` on
 the same grid (same RSI signals, next-open prices, same stops; a cash account without funding or
 liquidation), run in column chunks. ``python benchmarks/bench_grid.py [--combos 1000|10000]
@@ -100,8 +102,10 @@ def main() -> None:
     print(f"first call with the on-disk cache: {warm:.2f} s")
     print(f"data load (parquet cache): {load:.2f} s")
     print(f"end to end (indicators + simulation + metrics), best of {args.repeat}: {best:.3f} s")
-    print(f"bar-combinations per second: {bar_combos / best / 1e6:,.1f} M")
-    print(f"asset-bar-combinations per second: {bar_combos * panel.n_assets / best / 1e6:,.1f} M")
+    # a bar is one symbol's candle: the grid is n_assets x n_bars bars, each simulated per combination
+    rate = bar_combos * panel.n_assets / best / 1e6
+    print(f"bar-combinations per second (one bar = one symbol's candle): {rate:,.1f} M")
+    print(f"  counting one bar per timestamp for all {panel.n_assets} symbols together: {rate / panel.n_assets:,.1f} M")
     print(f"peak memory (RSS): {peak:,.0f} MiB")
     print(f"trades simulated: {int(metrics[:, 9].sum()):,}; liquidated combinations: {(metrics[:, 10] > 0).sum()}")
     if not args.no_vectorbt:

@@ -242,4 +242,5 @@ A_LOSS_RET = 11  # minus the summed return on margin of the losing trades
 A_STREAK = 12  # consecutive losing trades
 A_SCALE = 13  # size multiplier of the drawdown breaker (1: none)
 A_HALTS = 14
-N_ACC = 15
+A_OPEN = 15  # positions open (lets a flat account skip the per-asset passes)
+N_ACC = 16

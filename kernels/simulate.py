@@ -63,6 +63,7 @@ from kernels.enums import (
     A_LOSS_RET,
     A_N_LIQ,
     A_N_TRADES,
+    A_OPEN,
     A_REALIZED,
     A_SCALE,
     A_SLIPPAGE,
@@ -128,11 +129,11 @@ from kernels.enums import (
     N_GROUPS,
     N_METRICS,
     N_STATE,
+    OP_BETWEEN,
     OP_CROSS_ABOVE,
     OP_CROSS_BELOW,
     OP_GE,
     OP_GT,
-    OP_LE,
     OP_LT,
     P_COOLDOWN,
     P_DAILY_LOSS,
@@ -192,14 +193,15 @@ def _slip_rate(p, qty, volume):
 
 
 @njit(cache=True)
-def _exit_floor(a, pos, acc, prices, tiers):
-    """Cross margin: position ``a``'s liquidation price with the others at ``prices``. A market exit
+def _exit_floor(a, pos, acc, prices, row, tiers):
+    """Cross margin: position ``a``'s liquidation price with the others at ``prices[row]``. A market exit
     never fills beyond it (the exchange would have liquidated first)."""
     margin = acc[A_WALLET]
     for b in range(pos.shape[0]):
         qty = pos[b, S_QTY]
         if b != a and qty != 0.0:
-            margin += qty * (prices[b] - pos[b, S_ENTRY]) - maintenance_margin(abs(qty) * prices[b], tiers[b])
+            px = prices[row, b]
+            margin += qty * (px - pos[b, S_ENTRY]) - maintenance_margin(abs(qty) * px, tiers[b])
     return liquidation_price(pos[a, S_QTY], pos[a, S_ENTRY], margin, tiers[a])
 
 
@@ -264,6 +266,7 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
         tr["exit_reason"] = reason
     for j in range(N_STATE):
         pos[a, j] = 0.0
+    acc[A_OPEN] -= 1.0
 
 
 @njit(cache=True)
@@ -305,9 +308,8 @@ def _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
 
 
 @njit(cache=True)
-def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_col, ind, mkt):
+def _open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, stop_col, ind, volume, tiers, lots):
     """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped."""
-    volume, tiers, lots = mkt[4], mkt[9], mkt[10]
     lev = p[P_LEVERAGE]
     fee_rate = p[P_TAKER_FEE]
     n_assets = pos.shape[0]
@@ -316,9 +318,9 @@ def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_co
     exposure = 0.0
     for b in range(n_assets):
         if pos[b, S_QTY] != 0.0:
-            equity += pos[b, S_QTY] * (price_row[b] - pos[b, S_ENTRY])
+            equity += pos[b, S_QTY] * (prices[row, b] - pos[b, S_ENTRY])
             used += pos[b, S_MARGIN]
-            exposure += abs(pos[b, S_QTY]) * price_row[b]
+            exposure += abs(pos[b, S_QTY]) * prices[row, b]
     margin = _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind) * acc[A_SCALE]
     cap = p[P_MAX_POSITION] * equity
     if margin > cap:
@@ -352,6 +354,7 @@ def _open_position(a, t, t_sig, side, reference, price_row, pos, acc, p, stop_co
     acc[A_SLIPPAGE] += slip
     qty = q if side > 0 else -q
     pos[a, S_QTY] = qty
+    acc[A_OPEN] += 1.0
     pos[a, S_ENTRY] = price
     pos[a, S_MARGIN] = margin
     if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:  # the account-level test liquidates cross positions
@@ -375,11 +378,8 @@ def _dust(pos, acc, p, min_notional):
     """Whether a flat account is too small for an order of at least ``min_notional``: its largest
     possible notional (the wallet, or the sized fraction of it, at the leverage with the fee set
     aside) is below it. ``_open_position`` would refuse the order; this skips the call."""
-    if not min_notional > 0.0:
+    if not min_notional > 0.0 or acc[A_OPEN] > 0.0:
         return False
-    for b in range(pos.shape[0]):
-        if pos[b, S_QTY] != 0.0:
-            return False
     lev = p[P_LEVERAGE]
     frac = 1.0 / (1.0 + lev * p[P_TAKER_FEE])
     if p[P_MAX_POSITION] < frac:
@@ -389,8 +389,28 @@ def _dust(pos, acc, p, min_notional):
     return acc[A_WALLET] * frac * lev * (1.0 + 1e-6) < min_notional
 
 
-@njit(cache=True)
-def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, trades, stop_col, ind, mkt, reason):
+@njit(cache=True, inline="always")
+def _fill(
+    c,
+    a,
+    t,
+    t_sig,
+    target,
+    reference,
+    prices,
+    row,
+    pos,
+    acc,
+    p,
+    record,
+    trades,
+    stop_col,
+    ind,
+    volume,
+    tiers,
+    lots,
+    reason,
+):
     """Move asset ``a`` to side ``target`` at ``reference`` (a market order; an exit records ``reason``)."""
     qty = pos[a, S_QTY]
     side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
@@ -398,12 +418,12 @@ def _fill(c, a, t, t_sig, target, reference, price_row, pos, acc, p, record, tra
         return
     if side != 0:
         if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:
-            pos[a, S_LIQ] = _exit_floor(a, pos, acc, price_row, mkt[9])
-        slip = _slip_rate(p, qty, mkt[4][t_sig, a])
+            pos[a, S_LIQ] = _exit_floor(a, pos, acc, prices, row, tiers)
+        slip = _slip_rate(p, qty, volume[t_sig, a])
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
         _close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
     if target != 0:
-        _open_position(a, t, t_sig, target, reference, price_row, pos, acc, p, stop_col, ind, mkt)
+        _open_position(a, t, t_sig, target, reference, prices, row, pos, acc, p, stop_col, ind, volume, tiers, lots)
 
 
 @njit(cache=True)
@@ -416,7 +436,7 @@ def _intrabar_exits(c, a, t, o, h, lo, pos, acc, p, record, trades, volume, stop
     cross = int(p[P_MARGIN_MODE]) == MARGIN_CROSS
     liq = pos[a, S_LIQ]
     if cross and stops:  # a stop beyond the account's liquidation price is never reached first
-        liq = _exit_floor(a, pos, acc, opens, tiers)
+        liq = _exit_floor(a, pos, acc, opens, t, tiers)
     sl = pos[a, S_STOP]
     trail = pos[a, S_TRAIL]
     if qty > 0.0:
@@ -552,17 +572,26 @@ def _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers):
         _close_position(c, a, t, px[a], px[a], EXIT_LIQUIDATION, pos, acc, lev, 0.0, record, trades, share - u)
 
 
-SIGNAL_BLOCK = 256  # bars whose conditions are evaluated together, vectorised over bars and assets
+SIGNAL_BLOCK = 128  # bars whose conditions are evaluated together, vectorised over bars and assets
 
 
 @njit(cache=True)
 def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets):
-    """``out[i] = add[s] + sum_j coef[j] * ind[col[j], t0 + i // n_assets, i % n_assets]`` for ``m`` bars."""
+    """``out[i] = add[s] + sum_j coef[j] * ind[col[j], t0 + i // n_assets, i % n_assets]`` for ``m`` bars
+    (summed in term order, as a bar-by-bar evaluation would)."""
     size = m * n_assets
     a0 = add[s]
+    j0 = side_start[s]
+    j1 = side_start[s + 1]
+    if j0 == j1:
+        for i in range(size):
+            out[i] = a0
+        return
+    k = coef[j0]
+    base = (col[j0] * n_bars + t0) * n_assets
     for i in range(size):
-        out[i] = a0
-    for j in range(side_start[s], side_start[s + 1]):
+        out[i] = a0 + k * ind_flat[base + i]
+    for j in range(j0 + 1, j1):
         k = coef[j]
         base = (col[j] * n_bars + t0) * n_assets
         for i in range(size):
@@ -570,66 +599,126 @@ def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_asset
 
 
 @njit(cache=True)
-def _eval_block(t0, m, ind_flat, n_bars, n_assets, cond_op, clause_start, group_start, side_start, col, coef, add, buf):
-    """Where each condition group holds on bars ``t0 .. t0 + m - 1``, into ``buf[g, i]`` (``i`` = bar
-    offset x n_assets + asset, 1.0: holds); rows ``N_GROUPS ..`` of ``buf`` are scratch. The same
-    sums in the same order as a bar-by-bar evaluation, so the same flags."""
+def _compare(dst, d, op, mode, size):
+    """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst``: set (``mode`` 0), or-ed (1),
+    and-ed (2)."""
+    for i in range(size):
+        v = d[i]
+        if op == OP_GT:
+            ok = v > 0.0
+        elif op == OP_LT:
+            ok = v < 0.0
+        elif op == OP_GE:
+            ok = v >= 0.0
+        else:
+            ok = v <= 0.0
+        if mode == 0:
+            dst[i] = ok
+        elif mode == 1:
+            dst[i] = dst[i] or ok
+        else:
+            dst[i] = dst[i] and ok
+
+
+@njit(cache=True)
+def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, col, coef, add, d, d2):
+    """Condition row ``r`` on bars ``t0 .. t0 + m - 1`` into ``dst`` (``mode`` as in ``_compare``)."""
     size = m * n_assets
-    hit = buf[N_GROUPS]
-    d = buf[N_GROUPS + 1]
-    d2 = buf[N_GROUPS + 2]
-    for g in range(N_GROUPS):
-        out = buf[g]
-        holds = 1.0 if group_start[g] < group_start[g + 1] else 0.0
+    s = 2 * r
+    op = cond_op[r]
+    if op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW:
+        # the side one bar earlier too: d[i + shift] is bar t, d[i + shift - n_assets] bar t - 1
+        back = 1 if t0 > 0 else 0
+        _linear(d, ind_flat, s, add, side_start, col, coef, t0 - back, m + back, n_bars, n_assets)
+        shift = back * n_assets
+        above = op == OP_CROSS_ABOVE
         for i in range(size):
-            out[i] = holds
+            j = i + shift
+            ok = False
+            if j >= n_assets:
+                now = d[j]
+                before = d[j - n_assets]
+                ok = (now > 0.0 and before <= 0.0) if above else (now < 0.0 and before >= 0.0)
+            if mode == 0:
+                dst[i] = ok
+            elif mode == 1:
+                dst[i] = dst[i] or ok
+            else:
+                dst[i] = dst[i] and ok
+        return
+    _linear(d, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets)
+    if op != OP_BETWEEN:
+        _compare(dst, d, op, mode, size)
+        return
+    _linear(d2, ind_flat, s + 1, add, side_start, col, coef, t0, m, n_bars, n_assets)
+    for i in range(size):
+        ok = d[i] >= 0.0 and d2[i] >= 0.0
+        if mode == 0:
+            dst[i] = ok
+        elif mode == 1:
+            dst[i] = dst[i] or ok
+        else:
+            dst[i] = dst[i] and ok
+
+
+@njit(cache=True)
+def _eval_block(
+    t0, m, ind_flat, n_bars, n_assets, cond_op, clause_start, group_start, side_start, col, coef, add, flags, d
+):
+    """Where each condition group holds on bars ``t0 .. t0 + m - 1``: ``flags[g, i]`` with ``i`` = bar
+    offset x n_assets + asset (row ``N_GROUPS`` of ``flags`` and the rows of ``d`` are scratch). The
+    same sums in the same order as a bar-by-bar evaluation, so the same flags."""
+    size = m * n_assets
+    hit = flags[N_GROUPS]
+    for g in range(N_GROUPS):
+        out = flags[g]
+        if group_start[g] == group_start[g + 1]:  # an empty group never holds
+            for i in range(size):
+                out[i] = False
+            continue
         for cl in range(group_start[g], group_start[g + 1]):
+            r0 = clause_start[cl]
+            r1 = clause_start[cl + 1]
+            first = cl == group_start[g]
+            if r1 - r0 == 1:  # one row: straight into the group
+                _row(
+                    r0,
+                    out,
+                    0 if first else 2,
+                    t0,
+                    m,
+                    ind_flat,
+                    n_bars,
+                    n_assets,
+                    cond_op,
+                    side_start,
+                    col,
+                    coef,
+                    add,
+                    d[0],
+                    d[1],
+                )
+                continue
+            for r in range(r0, r1):
+                _row(
+                    r,
+                    hit,
+                    0 if r == r0 else 1,
+                    t0,
+                    m,
+                    ind_flat,
+                    n_bars,
+                    n_assets,
+                    cond_op,
+                    side_start,
+                    col,
+                    coef,
+                    add,
+                    d[0],
+                    d[1],
+                )
             for i in range(size):
-                hit[i] = 0.0
-            for r in range(clause_start[cl], clause_start[cl + 1]):
-                s = 2 * r
-                op = cond_op[r]
-                if op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW:
-                    # the side one bar earlier too: d[i + shift] is bar t, d[i + shift - n_assets] bar t - 1
-                    back = 1 if t0 > 0 else 0
-                    _linear(d, ind_flat, s, add, side_start, col, coef, t0 - back, m + back, n_bars, n_assets)
-                    shift = back * n_assets
-                    above = op == OP_CROSS_ABOVE
-                    for i in range(size):
-                        j = i + shift
-                        if j >= n_assets:
-                            now = d[j]
-                            before = d[j - n_assets]
-                            if above:
-                                if now > 0.0 and before <= 0.0:
-                                    hit[i] = 1.0
-                            elif now < 0.0 and before >= 0.0:
-                                hit[i] = 1.0
-                    continue
-                _linear(d, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets)
-                if op == OP_GT:
-                    for i in range(size):
-                        if d[i] > 0.0:
-                            hit[i] = 1.0
-                elif op == OP_LT:
-                    for i in range(size):
-                        if d[i] < 0.0:
-                            hit[i] = 1.0
-                elif op == OP_GE:
-                    for i in range(size):
-                        if d[i] >= 0.0:
-                            hit[i] = 1.0
-                elif op == OP_LE:
-                    for i in range(size):
-                        if d[i] <= 0.0:
-                            hit[i] = 1.0
-                else:  # OP_BETWEEN
-                    _linear(d2, ind_flat, s + 1, add, side_start, col, coef, t0, m, n_bars, n_assets)
-                    for i in range(size):
-                        if d[i] >= 0.0 and d2[i] >= 0.0:
-                            hit[i] = 1.0
-            for i in range(size):
-                out[i] *= hit[i]
+                out[i] = hit[i] if first else (out[i] and hit[i])
 
 
 @njit(cache=True)
@@ -696,7 +785,8 @@ def simulate_combo(
     probe = flags_out.shape[0] > 0
     want_targets = targets_out.shape[0] > 0
     ind_flat = ind.reshape(ind.size)
-    sig = np.zeros((N_GROUPS + 3, (SIGNAL_BLOCK + 1) * n_assets))
+    sig = np.zeros((N_GROUPS + 1, SIGNAL_BLOCK * n_assets), np.bool_)  # each group on the current block
+    scratch = np.zeros((2, (SIGNAL_BLOCK + 1) * n_assets))
     blk_t0 = -SIGNAL_BLOCK  # first bar of the evaluated block
 
     prev_eq = initial
@@ -711,7 +801,7 @@ def simulate_combo(
     use_blocks = blk.shape[0] > 0
     seen = np.zeros(4)  # trades, gross win, gross loss, liquidations up to the previous bar
     held = 0.0
-    slots = 0.0
+    slots = float(tradable.sum())  # asset-bars that could be held
     halted = False
     resume = 0.0  # first bar whose close may act on signals again
     halt_day = -1  # a daily-loss halt lasts until this UTC day is over
@@ -722,7 +812,7 @@ def simulate_combo(
     for t in range(n_bars):
         last = t == n_bars - 1
         # 1-2. funding at the settlement instant, then gaps through the liquidation price
-        for a in range(n_assets):
+        for a in range(n_assets if acc[A_OPEN] > 0.0 else 0):
             qty = pos[a, S_QTY]
             if qty == 0.0:
                 continue
@@ -742,7 +832,7 @@ def simulate_combo(
                     _close_position(
                         c, a, t, o, o, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades, pos[a, S_MARGIN]
                     )
-        if cross and _cross_liquidated(t, True, mkt, pos, acc, px):
+        if cross and acc[A_OPEN] > 0.0 and _cross_liquidated(t, True, mkt, pos, acc, px):
             _cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers)
         # 3. orders from the previous bar fill at this open
         for a in range(n_assets):
@@ -757,7 +847,8 @@ def simulate_combo(
                     t - 1,
                     order[a],
                     open_[t, a],
-                    open_[t],
+                    open_,
+                    t,
                     pos,
                     acc,
                     p,
@@ -765,13 +856,15 @@ def simulate_combo(
                     trades,
                     stop_col,
                     ind,
-                    mkt,
+                    volume,
+                    tiers,
+                    lots,
                     order_reason[a],
                 )
         # 4. stops, liquidation and take-profit inside the bar: a scalar test of whether any level was
         #    touched, so that the exit routine (a call with array arguments) runs only when one was
         v_prev = t - 1 if t > 0 else 0
-        for a in range(n_assets):
+        for a in range(n_assets if acc[A_OPEN] > 0.0 else 0):
             qty = pos[a, S_QTY]
             if qty == 0.0 or not tradable[t, a]:
                 continue
@@ -803,7 +896,7 @@ def simulate_combo(
                     volume[v_prev, a],
                     True,
                     not cross,
-                    open_[t],
+                    open_,
                     tiers,
                 )
         if cross:
@@ -833,7 +926,7 @@ def simulate_combo(
                         0.0,
                         False,
                         True,
-                        open_[t],
+                        open_,
                         tiers,
                     )
         # 5. risk circuit breakers on the equity marked at this close
@@ -873,7 +966,8 @@ def simulate_combo(
                                 t,
                                 0,
                                 close[t, a],
-                                close[t],
+                                close,
+                                t,
                                 pos,
                                 acc,
                                 p,
@@ -881,7 +975,9 @@ def simulate_combo(
                                 trades,
                                 stop_col,
                                 ind,
-                                mkt,
+                                volume,
+                                tiers,
+                                lots,
                                 EXIT_RISK_HALT,
                             )
                         else:
@@ -906,6 +1002,7 @@ def simulate_combo(
                     coef,
                     add,
                     sig,
+                    scratch,
                 )
             for a in range(n_assets):
                 if not tradable[t, a]:
@@ -927,9 +1024,9 @@ def simulate_combo(
                 i_blk = (t - blk_t0) * n_assets + a
                 if probe:
                     for g in range(N_GROUPS):
-                        flags_out[g, t, a] = sig[g, i_blk] > 0.0
-                f1 = g1 >= 0 and sig[g1, i_blk] > 0.0
-                f2 = g2 >= 0 and sig[g2, i_blk] > 0.0 and not (side != 0 and f1)
+                        flags_out[g, t, a] = sig[g, i_blk]
+                f1 = g1 >= 0 and sig[g1, i_blk]
+                f2 = g2 >= 0 and sig[g2, i_blk] and not (side != 0 and f1)
                 target = side
                 if side == 0:
                     if f1 and not f2:
@@ -951,7 +1048,8 @@ def simulate_combo(
                             t,
                             target,
                             close[t, a],
-                            close[t],
+                            close,
+                            t,
                             pos,
                             acc,
                             p,
@@ -959,7 +1057,9 @@ def simulate_combo(
                             trades,
                             stop_col,
                             ind,
-                            mkt,
+                            volume,
+                            tiers,
+                            lots,
                             EXIT_SIGNAL,
                         )
                     else:
@@ -974,15 +1074,13 @@ def simulate_combo(
                 targets_out[t, a] = order[a] if has_order[a] else (0.0 if qty == 0.0 else (1.0 if qty > 0.0 else -1.0))
         # exposure is measured on positions held over the bar's close
         equity = acc[A_WALLET]
-        for a in range(n_assets):
-            if tradable[t, a]:
-                slots += 1.0
+        for a in range(n_assets if acc[A_OPEN] > 0.0 else 0):
             qty = pos[a, S_QTY]
             if qty != 0.0:
                 held += 1.0
                 if last:
                     if cross:
-                        pos[a, S_LIQ] = _exit_floor(a, pos, acc, close[t], tiers)
+                        pos[a, S_LIQ] = _exit_floor(a, pos, acc, close, t, tiers)
                     slip = _slip_rate(p, qty, volume[t, a])
                     pxe = close[t, a] * (1.0 - slip) if qty > 0.0 else close[t, a] * (1.0 + slip)
                     _close_position(
