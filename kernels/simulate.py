@@ -598,10 +598,20 @@ def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_asset
             out[i] += k * ind_flat[base + i]
 
 
+@njit(cache=True, inline="always")
+def _put(dst, i, ok, mode):
+    """A row result into ``dst[i]``: set (``mode`` 0), or-ed (1), and-ed (2)."""
+    if mode == 0:
+        dst[i] = ok
+    elif mode == 1:
+        dst[i] = dst[i] or ok
+    else:
+        dst[i] = dst[i] and ok
+
+
 @njit(cache=True)
 def _compare(dst, d, op, mode, size):
-    """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst``: set (``mode`` 0), or-ed (1),
-    and-ed (2)."""
+    """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst`` (``mode`` as in ``_put``)."""
     for i in range(size):
         v = d[i]
         if op == OP_GT:
@@ -612,17 +622,12 @@ def _compare(dst, d, op, mode, size):
             ok = v >= 0.0
         else:
             ok = v <= 0.0
-        if mode == 0:
-            dst[i] = ok
-        elif mode == 1:
-            dst[i] = dst[i] or ok
-        else:
-            dst[i] = dst[i] and ok
+        _put(dst, i, ok, mode)
 
 
 @njit(cache=True)
 def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, col, coef, add, d, d2):
-    """Condition row ``r`` on bars ``t0 .. t0 + m - 1`` into ``dst`` (``mode`` as in ``_compare``)."""
+    """Condition row ``r`` on bars ``t0 .. t0 + m - 1`` into ``dst`` (``mode`` as in ``_put``)."""
     size = m * n_assets
     s = 2 * r
     op = cond_op[r]
@@ -639,12 +644,7 @@ def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, c
                 now = d[j]
                 before = d[j - n_assets]
                 ok = (now > 0.0 and before <= 0.0) if above else (now < 0.0 and before >= 0.0)
-            if mode == 0:
-                dst[i] = ok
-            elif mode == 1:
-                dst[i] = dst[i] or ok
-            else:
-                dst[i] = dst[i] and ok
+            _put(dst, i, ok, mode)
         return
     _linear(d, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets)
     if op != OP_BETWEEN:
@@ -653,12 +653,7 @@ def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, c
     _linear(d2, ind_flat, s + 1, add, side_start, col, coef, t0, m, n_bars, n_assets)
     for i in range(size):
         ok = d[i] >= 0.0 and d2[i] >= 0.0
-        if mode == 0:
-            dst[i] = ok
-        elif mode == 1:
-            dst[i] = dst[i] or ok
-        else:
-            dst[i] = dst[i] and ok
+        _put(dst, i, ok, mode)
 
 
 @njit(cache=True)
@@ -680,43 +675,13 @@ def _eval_block(
             r0 = clause_start[cl]
             r1 = clause_start[cl + 1]
             first = cl == group_start[g]
-            if r1 - r0 == 1:  # one row: straight into the group
-                _row(
-                    r0,
-                    out,
-                    0 if first else 2,
-                    t0,
-                    m,
-                    ind_flat,
-                    n_bars,
-                    n_assets,
-                    cond_op,
-                    side_start,
-                    col,
-                    coef,
-                    add,
-                    d[0],
-                    d[1],
-                )
-                continue
+            single = r1 - r0 == 1  # one row: straight into the group
             for r in range(r0, r1):
-                _row(
-                    r,
-                    hit,
-                    0 if r == r0 else 1,
-                    t0,
-                    m,
-                    ind_flat,
-                    n_bars,
-                    n_assets,
-                    cond_op,
-                    side_start,
-                    col,
-                    coef,
-                    add,
-                    d[0],
-                    d[1],
-                )
+                dst = out if single else hit
+                mode = (0 if first else 2) if single else (0 if r == r0 else 1)
+                _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, col, coef, add, d[0], d[1])
+            if single:
+                continue
             for i in range(size):
                 out[i] = hit[i] if first else (out[i] and hit[i])
 
