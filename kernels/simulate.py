@@ -308,8 +308,10 @@ def _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
 
 
 @njit(cache=True)
-def _open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, stop_col, ind, volume, tiers, lots):
-    """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped."""
+def _open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, orders):
+    """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped (``orders``:
+    ``(ind, stop_col, volume, tiers, lots)``, what sizing, slippage, stops and lot filters read)."""
+    ind, stop_col, volume, tiers, lots = orders
     lev = p[P_LEVERAGE]
     fee_rate = p[P_TAKER_FEE]
     n_assets = pos.shape[0]
@@ -390,40 +392,21 @@ def _dust(pos, acc, p, min_notional):
 
 
 @njit(cache=True, inline="always")
-def _fill(
-    c,
-    a,
-    t,
-    t_sig,
-    target,
-    reference,
-    prices,
-    row,
-    pos,
-    acc,
-    p,
-    record,
-    trades,
-    stop_col,
-    ind,
-    volume,
-    tiers,
-    lots,
-    reason,
-):
+def _fill(c, a, t, t_sig, target, reference, prices, row, pos, acc, p, record, trades, orders, reason):
     """Move asset ``a`` to side ``target`` at ``reference`` (a market order; an exit records ``reason``)."""
     qty = pos[a, S_QTY]
     side = 0 if qty == 0.0 else (1 if qty > 0.0 else -1)
     if side == target:
         return
     if side != 0:
+        volume, tiers = orders[2], orders[3]
         if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:
             pos[a, S_LIQ] = _exit_floor(a, pos, acc, prices, row, tiers)
         slip = _slip_rate(p, qty, volume[t_sig, a])
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
         _close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
     if target != 0:
-        _open_position(a, t, t_sig, target, reference, prices, row, pos, acc, p, stop_col, ind, volume, tiers, lots)
+        _open_position(a, t, t_sig, target, reference, prices, row, pos, acc, p, orders)
 
 
 @njit(cache=True)
@@ -732,6 +715,7 @@ def simulate_combo(
     add = side_add[c]
     warm_c = warm[c]
     stop_col = stop_cols[c]
+    orders = (ind, stop_col, volume, tiers, lots)  # what an order reads: sizing, stops, slippage, lots
     dd_scale_at = p[P_DD_SCALE_AT]
     dd_halt = p[P_DD_HALT]
     daily_loss = p[P_DAILY_LOSS]
@@ -819,11 +803,7 @@ def simulate_combo(
                     p,
                     record,
                     trades,
-                    stop_col,
-                    ind,
-                    volume,
-                    tiers,
-                    lots,
+                    orders,
                     order_reason[a],
                 )
         # 4. stops, liquidation and take-profit inside the bar: a scalar test of whether any level was
@@ -938,11 +918,7 @@ def simulate_combo(
                                 p,
                                 record,
                                 trades,
-                                stop_col,
-                                ind,
-                                volume,
-                                tiers,
-                                lots,
+                                orders,
                                 EXIT_RISK_HALT,
                             )
                         else:
@@ -1007,25 +983,7 @@ def simulate_combo(
                         if side == 0 and _dust(pos, acc, p, lots[a, L_MIN_NOTIONAL]):
                             continue
                         _fill(
-                            c,
-                            a,
-                            t,
-                            t,
-                            target,
-                            close[t, a],
-                            close,
-                            t,
-                            pos,
-                            acc,
-                            p,
-                            record,
-                            trades,
-                            stop_col,
-                            ind,
-                            volume,
-                            tiers,
-                            lots,
-                            EXIT_SIGNAL,
+                            c, a, t, t, target, close[t, a], close, t, pos, acc, p, record, trades, orders, EXIT_SIGNAL
                         )
                     else:
                         order[a] = target
