@@ -379,7 +379,8 @@ def _open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, order
 def _dust(pos, acc, p, min_notional):
     """Whether a flat account is too small for an order of at least ``min_notional``: its largest
     possible notional (the wallet, or the sized fraction of it, at the leverage with the fee set
-    aside) is below it. ``_open_position`` would refuse the order; this skips the call."""
+    aside) is below it. ``_open_position`` would refuse the order; ``_fill`` skips the call (most of a
+    losing grid's accounts end that small, and their entry signals keep coming)."""
     if not min_notional > 0.0 or acc[A_OPEN] > 0.0:
         return False
     lev = p[P_LEVERAGE]
@@ -405,7 +406,7 @@ def _fill(c, a, t, t_sig, target, reference, prices, row, pos, acc, p, record, t
         slip = _slip_rate(p, qty, volume[t_sig, a])
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
         _close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
-    if target != 0:
+    if target != 0 and not _dust(pos, acc, p, orders[4][a, L_MIN_NOTIONAL]):
         _open_position(a, t, t_sig, target, reference, prices, row, pos, acc, p, orders)
 
 
@@ -787,8 +788,6 @@ def simulate_combo(
         for a in range(n_assets):
             if has_order[a] and tradable[t, a]:
                 has_order[a] = False
-                if pos[a, S_QTY] == 0.0 and _dust(pos, acc, p, lots[a, L_MIN_NOTIONAL]):
-                    continue
                 _fill(
                     c,
                     a,
@@ -980,8 +979,6 @@ def simulate_combo(
                     target = 0
                 if target != side:
                     if fill_close:
-                        if side == 0 and _dust(pos, acc, p, lots[a, L_MIN_NOTIONAL]):
-                            continue
                         _fill(
                             c, a, t, t, target, close[t, a], close, t, pos, acc, p, record, trades, orders, EXIT_SIGNAL
                         )

@@ -28,40 +28,31 @@ GROUPS = {
 
 
 def program(ind: np.ndarray) -> tuple:
+    """The kernel's condition tables for ``GROUPS``: rows laid out clause by clause, group by group."""
     cond_op, side_start, cols, coefs, adds = [], [0], [], [], []
-    for op, first, add1, second, add2 in ROWS:
-        cond_op.append(op)
-        for terms, add in ((first, add1), (second, add2)):
-            cols += [c for c, _ in terms]
-            coefs += [k for _, k in terms]
-            adds.append(add)
-            side_start.append(len(cols))
-    clause_start, group_start, rows = [0], [0], []
+    clause_start, group_start = [0], [0]
     for g in range(E.N_GROUPS):
         for clause in GROUPS[g]:
-            rows += clause
-            clause_start.append(len(rows))
+            for r in clause:
+                op, first, add1, second, add2 = ROWS[r]
+                cond_op.append(op)
+                for terms, add in ((first, add1), (second, add2)):
+                    cols += [c for c, _ in terms]
+                    coefs += [k for _, k in terms]
+                    adds.append(add)
+                    side_start.append(len(cols))
+            clause_start.append(len(cond_op))
         group_start.append(len(clause_start) - 1)
-    # clause rows must be contiguous row indices: re-order the rows table by clause membership
-    order = np.asarray(rows)
-    op = np.asarray(cond_op)[order]
-    new_side_start, new_cols, new_coefs, new_adds = [0], [], [], []
-    for r in order:
-        for s in (2 * r, 2 * r + 1):
-            new_cols += cols[side_start[s] : side_start[s + 1]]
-            new_coefs += coefs[side_start[s] : side_start[s + 1]]
-            new_adds.append(adds[s])
-            new_side_start.append(len(new_cols))
     n_bars, n_assets = ind.shape[1], ind.shape[2]
     return (
         np.ascontiguousarray(ind),
-        op.astype(np.int64),
+        np.asarray(cond_op, np.int64),
         np.asarray(clause_start, np.int64),
         np.asarray(group_start, np.int64),
-        np.asarray(new_side_start, np.int64),
-        np.asarray([new_cols], np.int64),
-        np.asarray([new_coefs], np.float64),
-        np.asarray([new_adds], np.float64),
+        np.asarray(side_start, np.int64),
+        np.asarray([cols], np.int64),
+        np.asarray([coefs], np.float64),
+        np.asarray([adds], np.float64),
         np.ones(n_bars, np.bool_),
         np.zeros((1, n_assets), np.int64),
         np.full((1, 4), -1, np.int64),
@@ -133,9 +124,7 @@ def test_blocks_match_bar_by_bar_reference(n_bars: int) -> None:
         flat_tiers(n_assets),
         no_lots(n_assets),
     )
-    params = default_params(1)
-    params[0, E.P_DIRECTION] = E.DIR_BOTH
-    flags = signal_flags(0, mkt, program(ind), params, 1000.0, 8760.0)
+    flags = signal_flags(0, mkt, program(ind), default_params(1), 1000.0, 8760.0)
     want = reference(ind)
     want[:, -1, :] = False  # the last bar never signals
     want[:, ~tradable] = False  # nor a bar that cannot trade
