@@ -9,7 +9,7 @@ import hydra
 import polars as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
 from runner.artifacts import record_files, series
@@ -79,6 +79,8 @@ def run_job(cfg: DictConfig) -> float:
                 sys.stderr.write(one_line(exc) + "\n")
                 sys.exit(exc.exit_code)
             error = exc
+    if spec is not None and spec.instruments is not None:
+        _pin_exchange_rules(cfg, spec.instruments)
     if resume_id is not None:
         run = TrackedRun.attach(spec.tracking, resume_id)
         console.print(f"resuming search run {resume_id}", highlight=False)
@@ -105,10 +107,19 @@ def run_job(cfg: DictConfig) -> float:
         return math.nan
 
 
+def _pin_exchange_rules(cfg: DictConfig, rules) -> None:
+    """Write the exchange rules the run uses (lot filters from the data root's exchangeInfo, default
+    brackets) into its config, so the logged config and a model built from it use the same."""
+    with open_dict(cfg):
+        for symbol, rule in rules.resolved.items():
+            OmegaConf.update(cfg, f"exchange.symbols.{symbol}", rule, merge=False, force_add=True)
+        OmegaConf.update(cfg, "exchange.lot_source", "config", force_add=True)
+
+
 def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     with console.status("loading market data"):
         panel = build_panel(spec.data)
-    for warning in panel.warnings:
+    for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     data_tags = {
         "data_fingerprint": panel.fingerprint,
@@ -118,6 +129,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         "data_warnings": str(len(panel.warnings)),
         **{f"funding_coverage.{s}": f"{v:.4f}" for s, v in panel.funding_coverage.items()},
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
+        **({f"exchange_rules.{s}": v for s, v in spec.instruments.sources.items()} if spec.instruments else {}),
     }
     run.set_tags(data_tags)
     ev, schedule = _evaluate(spec, panel, run)

@@ -3,7 +3,6 @@
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from kernels import enums as E
 from runner import PROJECT_ROOT
 from runner.data.panel import DataSpec
 from runner.data.paths import resolve_data_root
-from runner.data.timeframes import TIMEFRAME_MS
+from runner.data.timeframes import TIMEFRAME_MS, parse_utc
 from runner.errors import ConfigError
 from runner.filters.spec import FiltersSpec, filters_spec
 from runner.instruments import Instruments, instruments
@@ -150,17 +149,7 @@ def _choice(cfg: DictConfig, key: str, valid: Sequence[str], many: bool = False)
 
 
 def _time(cfg: DictConfig, key: str, end: bool) -> int:
-    raw = _get(cfg, key)
-    text = str(raw)
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{key}={text!r}: not a date; use YYYY-MM-DD or an ISO datetime (UTC)") from None
-    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-    date_only = len(text) <= 10
-    if end:
-        stamp = stamp + timedelta(days=1) if date_only else stamp + timedelta(milliseconds=1)
-    return int(stamp.timestamp() * 1000)
+    return parse_utc(_get(cfg, key), key, end)
 
 
 def data_spec(cfg: DictConfig, resolve_root: bool = True) -> DataSpec:
@@ -353,7 +342,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         filters=filters_spec(_get(cfg, "filters")),
         search=search_spec(_get(cfg, "search")),
         extras={"margin_mode": modes[0], "sizing_method": method},
-        instruments=instruments(_get(cfg, "exchange"), data.symbols),
+        instruments=instruments(_get(cfg, "exchange"), data.symbols, data.root if resolve_data else None),
         vol_period=int(_scalar(cfg, "sizing.atr_period", 2, 1000, integer=True))
         if method == "volatility_target"
         else 0,

@@ -1,23 +1,34 @@
-"""Per-symbol exchange rules (maintenance brackets, lot filters) from the ``exchange`` config group."""
+"""Per-symbol exchange rules (maintenance brackets, lot filters) from the ``exchange`` config group
+and, for lot filters, from the exchangeInfo the data pipeline stored in the data root."""
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from kernels import enums as E
+from runner.data.paths import instruments_path
 from runner.errors import ConfigError
 
 LOT_KEYS = ("qty_step", "min_qty", "min_notional")
+LOT_SOURCES = ("data", "config")
 
 
 @dataclass(frozen=True)
 class Instruments:
     """Kernel arrays for the symbols of a run: ``tiers (n_assets, n_tiers, N_TIER)`` (the last row
-    repeated to pad, its cap unbounded) and ``lots (n_assets, N_LOT)``."""
+    repeated to pad, its cap unbounded) and ``lots (n_assets, N_LOT)``; where each symbol's rules
+    came from (``sources``, tagged on runs), warnings, and the rules as config (``resolved``) so a
+    run's logged config reproduces them."""
 
     tiers: np.ndarray
     lots: np.ndarray
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    resolved: dict[str, dict] = field(default_factory=dict)
 
 
 def _number(value: object, key: str, lo: float = 0.0) -> float:
@@ -51,24 +62,70 @@ def _brackets(rows: object, key: str) -> np.ndarray:
     return out
 
 
-def instruments(exchange: object, symbols: tuple[str, ...]) -> Instruments:
-    """Validated rules of ``symbols`` from the composed ``exchange`` group (one line naming the key)."""
+def data_rules(root: Path | None) -> tuple[dict[str, dict], str]:
+    """Rules per symbol from the data root's ``instruments.json`` (exchangeInfo) and its date."""
+    path = instruments_path(root) if root is not None else None
+    if path is None or not path.is_file():
+        return {}, ""
+    try:
+        doc = json.loads(path.read_text())
+        when = datetime.fromtimestamp(int(doc["retrieved_at"]) / 1000, tz=UTC).strftime("%Y-%m-%d")
+        return dict(doc["symbols"]), when
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path}: not an instruments file written by python -m runner.data") from None
+
+
+def instruments(exchange: object, symbols: tuple[str, ...], root: Path | None = None) -> Instruments:
+    """Validated rules of ``symbols`` from the composed ``exchange`` group (one line naming the key).
+
+    Lot filters come from the data root's exchangeInfo when it lists the symbol and
+    ``exchange.lot_source`` is ``data`` (the default), else from ``exchange.symbols``. A symbol
+    without brackets of its own gets ``exchange.default_brackets``, with a warning.
+    """
     table = exchange.get("symbols") if isinstance(exchange, Mapping) else None
     if not isinstance(table, Mapping):
         raise ConfigError("exchange.symbols: missing; select an exchange config (exchange=binance_usdm)")
-    tiers, lots = [], []
+    lot_source = exchange.get("lot_source", "data")
+    if lot_source not in LOT_SOURCES:
+        raise ConfigError(f"exchange.lot_source={lot_source!r}: valid: {', '.join(LOT_SOURCES)}")
+    downloaded, when = data_rules(root) if lot_source == "data" else ({}, "")
+    tiers, lots, sources, warnings, resolved = [], [], {}, [], {}
     for s in symbols:
-        if s not in table:
+        rule = table.get(s)
+        if rule is not None and not isinstance(rule, Mapping):
+            raise ConfigError(f"exchange.symbols.{s}: must be a mapping with brackets and {', '.join(LOT_KEYS)}")
+        if rule is None and s not in downloaded:
             known = ", ".join(table)
             raise ConfigError(
                 f"data.symbols: {s} has no exchange rules (brackets, lot filters) in exchange.symbols; "
-                f"known: {known} (add it to conf/exchange/)"
+                f"known: {known} (add it to conf/exchange/, or download it: python -m runner.data download "
+                f"'symbols=[{s}]')"
             )
-        rule = table[s]
-        if not isinstance(rule, Mapping):
-            raise ConfigError(f"exchange.symbols.{s}: must be a mapping with brackets and {', '.join(LOT_KEYS)}")
-        tiers.append(_brackets(rule.get("brackets"), f"exchange.symbols.{s}.brackets"))
-        lots.append([_number(rule.get(k, 0.0), f"exchange.symbols.{s}.{k}") for k in LOT_KEYS])
+        if rule is not None and rule.get("brackets") is not None:
+            key, brackets, b_src = f"exchange.symbols.{s}.brackets", rule["brackets"], "config"
+        else:
+            key, brackets, b_src = "exchange.default_brackets", exchange.get("default_brackets"), "default"
+            warnings.append(
+                f"{s}: no maintenance-margin brackets of its own in exchange.symbols; using "
+                "exchange.default_brackets (a conservative stand-in, not Binance's table for the symbol)"
+            )
+        tiers.append(_brackets(brackets, key))
+        if s in downloaded:
+            got = downloaded[s]
+            lot = [_number(got.get(k, 0.0), f"{instruments_path(root)}: {s}.{k}") for k in LOT_KEYS]
+            l_src = f"exchangeInfo {when}"
+        else:
+            lot = [_number(rule.get(k, 0.0), f"exchange.symbols.{s}.{k}") for k in LOT_KEYS]
+            l_src = "config"
+        lots.append(lot)
+        sources[s] = f"brackets: {b_src}; lots: {l_src}"
+        resolved[s] = {**dict(zip(LOT_KEYS, lot, strict=True)), "brackets": brackets}
     width = max(len(t) for t in tiers)
     padded = np.stack([np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for t in tiers])
-    return Instruments(np.ascontiguousarray(padded), np.ascontiguousarray(np.array(lots, dtype=np.float64)))
+    return Instruments(
+        np.ascontiguousarray(padded),
+        np.ascontiguousarray(np.array(lots, dtype=np.float64)),
+        sources,
+        tuple(warnings),
+        resolved,
+    )

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from runner.data.funding import interval_hours, schedule
 from runner.data.paths import available_symbols, funding_path, kline_path, mark_path
 from runner.data.readers import read_funding, read_klines, read_mark
 from runner.data.resample import resample_ohlcv
 from runner.data.timeframes import YEAR_MS, timeframe_ms
 from runner.errors import ConfigError, DataError
-
-FUNDING_INTERVAL_MS = 8 * 3_600_000  # 00:00, 08:00, 16:00 UTC
 
 
 def iso(ms: int) -> str:
@@ -285,7 +284,10 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
     """Per-bar funding rates for one symbol, the covered fraction and the first uncovered settlement.
 
     An event at time ``e`` is charged on the first bar whose open is at or after ``e``, before
-    that bar's fills: exactly the positions held through the settlement instant pay.
+    that bar's fills: exactly the positions held through the settlement instant pay. Settlements
+    come from the history's own times, whatever their interval (8h, 4h, 1h, changing over time);
+    the expected ones (for coverage) follow the same schedule, so a hole in the history counts as
+    uncovered.
     """
     n = times.shape[0]
     rates = np.zeros(n)
@@ -294,17 +296,18 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
         return rates, 1.0, "", None, ""
     life_lo = int(times[listed[0]])
     life_hi = int(times[listed[-1]]) + step
-    expected = np.arange(life_lo + (-life_lo) % FUNDING_INTERVAL_MS, life_hi, FUNDING_INTERVAL_MS, dtype=np.int64)
-    expected = expected[expected > life_lo]  # no position can be held into the first bar's open
     path = funding_path(spec.root, symbol)
     if not path.is_file():
+        expected = schedule(np.zeros(0, dtype=np.int64), np.zeros(0), life_lo, life_hi)
         first_missing = iso(int(expected[0])) if expected.size else ""
         return rates, 0.0 if expected.size else 1.0, first_missing, None, ""
     events, sha = read_funding(path, spec.cache_dir)
-    ev_t = events["time"].to_numpy()
+    all_t = events["time"].to_numpy()
+    hours = interval_hours(all_t, events["interval_hours"].fill_null(0).to_numpy())
+    expected = schedule(all_t, hours, life_lo, life_hi)
     ev_r = events["rate"].to_numpy()
-    inside = (ev_t > life_lo) & (ev_t < life_hi)
-    ev_t, ev_r = ev_t[inside], ev_r[inside]
+    inside = (all_t > life_lo) & (all_t < life_hi)  # no position can be held into the first bar's open
+    ev_t, ev_r = all_t[inside], ev_r[inside]
     bar = (ev_t - times[0] + step - 1) // step
     ok = bar < n
     np.add.at(rates, bar[ok], ev_r[ok])

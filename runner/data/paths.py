@@ -7,26 +7,47 @@ from runner import PROJECT_ROOT
 from runner.errors import ConfigError
 
 ENV_VAR = "PERPLAB_DATA"
+MARKET = "futures_um"
+
+
+def data_root_candidate(configured: str | None) -> tuple[str, Path]:
+    """The data root a run would use and where that choice came from: ``data.root``, else
+    ``$PERPLAB_DATA``, else ``../shared/data`` next to the repository."""
+    if configured:
+        return "data.root", Path(configured).expanduser()
+    if os.environ.get(ENV_VAR):
+        return f"${ENV_VAR}", Path(os.environ[ENV_VAR]).expanduser()
+    return "default", PROJECT_ROOT.parent / "shared" / "data"
 
 
 def resolve_data_root(configured: str | None) -> Path:
-    """``data.root``, else ``$PERPLAB_DATA``, else ``../shared/data`` next to the repository."""
-    tried: list[str] = []
-    candidates: list[tuple[str, Path]] = []
-    if configured:
-        candidates.append(("data.root", Path(configured).expanduser()))
-    elif os.environ.get(ENV_VAR):
-        candidates.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR]).expanduser()))
-    else:
-        candidates.append(("default", PROJECT_ROOT.parent / "shared" / "data"))
-    for origin, path in candidates:
-        if (path / "binance").is_dir():
-            return path.resolve()
-        tried.append(f"{path} ({origin})")
+    """The data root to read: the candidate, which must hold a ``binance/`` folder."""
+    origin, path = data_root_candidate(configured)
+    if (path / "binance").is_dir():
+        return path.resolve()
     raise ConfigError(
-        f"data.root: no market data found; looked in {', '.join(tried)} for a 'binance/' folder; "
+        f"data.root: no market data found; looked in {path} ({origin}) for a 'binance/' folder; "
         f"set data.root=... or ${ENV_VAR}"
     )
+
+
+def writable_data_root(configured: str | None) -> Path:
+    """The data root to write into (created when missing); one line naming ``data.root`` when it
+    cannot be written."""
+    origin, path = data_root_candidate(configured)
+    where = f"{path} ({origin})" if origin != "data.root" else str(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"data.root={where}: cannot create it ({exc.strerror}); set data.root=<a writable folder> or ${ENV_VAR}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"data.root={where}: not writable; downloads need a writable data root: "
+            f"set data.root=<a writable folder> or ${ENV_VAR}"
+        )
+    return path.resolve()
 
 
 def kline_path(root: Path, market: str, interval: str, symbol: str) -> Path:
@@ -34,11 +55,16 @@ def kline_path(root: Path, market: str, interval: str, symbol: str) -> Path:
 
 
 def funding_path(root: Path, symbol: str) -> Path:
-    return root / "binance" / "futures_um" / "funding" / f"{symbol}-funding.csv.gz"
+    return root / "binance" / MARKET / "funding" / f"{symbol}-funding.csv.gz"
 
 
-def mark_path(root: Path, symbol: str) -> Path:
-    return root / "binance" / "futures_um" / "mark_price_1h" / f"{symbol}-mark-1h.csv.gz"
+def mark_path(root: Path, symbol: str, interval: str = "1h") -> Path:
+    return root / "binance" / MARKET / f"mark_price_{interval}" / f"{symbol}-mark-{interval}.csv.gz"
+
+
+def instruments_path(root: Path) -> Path:
+    """Exchange rules per symbol (lot filters, listing date, funding caps) from exchangeInfo."""
+    return root / "binance" / MARKET / "instruments.json"
 
 
 def available_symbols(root: Path, market: str, interval: str) -> list[str]:

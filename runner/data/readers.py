@@ -13,7 +13,9 @@ FUNDING_COLUMNS = ("funding_time_utc", "funding_time_ms", "funding_rate")
 MARK_COLUMNS = ("open_time_utc", "open_time_ms", "open", "high", "low", "close")
 MARK_STEP_MS = 3_600_000
 PRICE_COLUMNS = ("open", "high", "low", "close")
-READER_VERSION = "1"
+INTERVAL_COLUMN = "funding_interval_hours"  # optional: the settlement's interval where the source gave it
+NULLABLE = {INTERVAL_COLUMN}
+READER_VERSION = "2"
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -26,12 +28,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _line(frame: pl.DataFrame, mask: pl.Series) -> int:
-    """1-based line number in the CSV (header is line 1) of the first row where ``mask`` holds."""
-    return int(frame.with_row_index("_i").filter(mask)["_i"][0]) + 2
+def _line(frame: pl.DataFrame, mask: pl.Series, first_line: int = 2) -> int:
+    """Line number in the CSV of the first row where ``mask`` holds (``first_line``: row 0's line;
+    2 when a header row comes first)."""
+    return int(frame.with_row_index("_i").filter(mask)["_i"][0]) + first_line
 
 
-def _read_text(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+def _read_text(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # polars raises several types for malformed files
@@ -41,17 +44,67 @@ def _read_text(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
     if frame.height == 0:
         raise DataError(f"{path}: no rows")
-    return frame.select(columns)
+    return frame.select(*columns, *(c for c in optional if c in frame.columns))
 
 
-def _parse_numbers(path: Path, frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+def parse_numbers(
+    label: object, frame: pl.DataFrame, columns: dict[str, pl.DataType], first_line: int = 2
+) -> pl.DataFrame:
+    """Cast text columns to numbers; an unparsable cell is an error naming ``label`` and its line."""
     parsed = frame.with_columns(pl.col(c).str.strip_chars().cast(t, strict=False).alias(c) for c, t in columns.items())
     for c in columns:
-        bad = parsed[c].is_null()
+        bad = parsed[c].is_null() & frame[c].is_not_null() if c in NULLABLE else parsed[c].is_null()
         if bad.any():
-            row = _line(frame, bad)
-            raise DataError(f"{path}: line {row}: column '{c}' has unparsable value {frame[c][row - 2]!r}")
+            row = _line(frame, bad, first_line)
+            raise DataError(f"{label}: line {row}: column '{c}' has unparsable value {frame[c][row - first_line]!r}")
     return parsed
+
+
+def check_prices(label: object, frame: pl.DataFrame, first_line: int = 2) -> None:
+    """Finite positive prices, a finite non-negative volume (when present) and consistent OHLC."""
+    for c in PRICE_COLUMNS:
+        bad = ~frame[c].is_finite() | (frame[c] <= 0)
+        if bad.any():
+            row = _line(frame, bad, first_line)
+            raise DataError(f"{label}: line {row}: '{c}' must be a positive number, got {frame[c][row - first_line]}")
+    if "volume" in frame.columns:
+        bad = ~frame["volume"].is_finite() | (frame["volume"] < 0)
+        if bad.any():
+            row = _line(frame, bad, first_line)
+            got = frame["volume"][row - first_line]
+            raise DataError(f"{label}: line {row}: 'volume' must be >= 0 and finite, got {got}")
+    o, h, lo, c = (frame[x] for x in PRICE_COLUMNS)
+    checks = (
+        ((h < o) | (h < c), "high below open or close"),
+        ((lo > o) | (lo > c), "low above open or close"),
+        (h < lo, "high below low"),
+    )
+    for bad, what in checks:
+        if bad.any():
+            raise DataError(f"{label}: line {_line(frame, bad, first_line)}: OHLC violation ({what})")
+
+
+def check_order(
+    label: object, frame: pl.DataFrame, ms: str, step_ms: int | None, first_line: int = 2, shown: str | None = None
+) -> None:
+    """Times strictly increasing, unique and (with ``step_ms``) on the bar grid; ``shown`` names the
+    column whose text the message quotes (default: the epoch-ms column)."""
+    text = frame[shown] if shown else frame[ms].cast(pl.String)
+    diffs = frame[ms].diff()
+    dup = (diffs == 0).fill_null(False)
+    if dup.any():
+        row = _line(frame, dup, first_line)
+        raise DataError(f"{label}: line {row}: duplicate timestamp {text[row - first_line]}")
+    unsorted = (diffs < 0).fill_null(False)
+    if unsorted.any():
+        row = _line(frame, unsorted, first_line)
+        i = row - first_line
+        raise DataError(f"{label}: line {row}: timestamps not increasing ({text[i]} after {text[i - 1]})")
+    if step_ms:
+        off = (frame[ms] % step_ms) != 0
+        if off.any():
+            row = _line(frame, off, first_line)
+            raise DataError(f"{label}: line {row}: timestamp {text[row - first_line]} is off the bar grid")
 
 
 def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: int | None) -> pl.DataFrame:
@@ -68,68 +121,50 @@ def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: in
     if disagree.any():
         row = _line(frame, disagree)
         raise DataError(f"{path}: line {row}: '{iso}' and '{ms}' disagree")
-    diffs = frame[ms].diff()
-    dup = (diffs == 0).fill_null(False)
-    if dup.any():
-        row = _line(frame, dup)
-        raise DataError(f"{path}: line {row}: duplicate timestamp {frame[iso][row - 2]}")
-    unsorted = (diffs < 0).fill_null(False)
-    if unsorted.any():
-        row = _line(frame, unsorted)
-        raise DataError(
-            f"{path}: line {row}: timestamps not increasing ({frame[iso][row - 2]} after {frame[iso][row - 3]})"
-        )
-    if step_ms:
-        off = (frame[ms] % step_ms) != 0
-        if off.any():
-            row = _line(frame, off)
-            raise DataError(f"{path}: line {row}: timestamp {frame[iso][row - 2]} is off the bar grid")
+    check_order(path, frame, ms, step_ms, shown=iso)
     return frame
 
 
 def _validate_klines(path: Path, frame: pl.DataFrame, step_ms: int) -> pl.DataFrame:
     numbers = {"open_time_ms": pl.Int64, **{c: pl.Float64 for c in (*PRICE_COLUMNS, "volume")}}
-    frame = _parse_numbers(path, frame, numbers)
-    for c in PRICE_COLUMNS:
-        bad = frame[c].is_nan() | (frame[c] <= 0)
-        if bad.any():
-            row = _line(frame, bad)
-            raise DataError(f"{path}: line {row}: '{c}' must be a positive number, got {frame[c][row - 2]}")
-    bad = frame["volume"].is_nan() | (frame["volume"] < 0)
-    if bad.any():
-        row = _line(frame, bad)
-        raise DataError(f"{path}: line {row}: 'volume' must be >= 0, got {frame['volume'][row - 2]}")
-    o, h, lo, c = (frame[x] for x in PRICE_COLUMNS)
-    checks = (
-        ((h < o) | (h < c), "high below open or close"),
-        ((lo > o) | (lo > c), "low above open or close"),
-        (h < lo, "high below low"),
-    )
-    for bad, what in checks:
-        if bad.any():
-            raise DataError(f"{path}: line {_line(frame, bad)}: OHLC violation ({what})")
+    frame = parse_numbers(path, frame, numbers)
+    check_prices(path, frame)
     frame = _check_times(path, frame, "open_time_utc", "open_time_ms", step_ms)
     return frame.select(pl.col("open_time_ms").alias("time"), *PRICE_COLUMNS, "volume")
 
 
-def _validate_mark(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    frame = _parse_numbers(path, frame, {"open_time_ms": pl.Int64, **{c: pl.Float64 for c in PRICE_COLUMNS}})
-    for c in PRICE_COLUMNS:
-        bad = frame[c].is_nan() | (frame[c] <= 0)
-        if bad.any():
-            row = _line(frame, bad)
-            raise DataError(f"{path}: line {row}: '{c}' must be a positive number, got {frame[c][row - 2]}")
-    frame = _check_times(path, frame, "open_time_utc", "open_time_ms", MARK_STEP_MS)
+def _validate_mark(path: Path, frame: pl.DataFrame, step_ms: int = MARK_STEP_MS) -> pl.DataFrame:
+    frame = parse_numbers(path, frame, {"open_time_ms": pl.Int64, **{c: pl.Float64 for c in PRICE_COLUMNS}})
+    check_prices(path, frame)
+    frame = _check_times(path, frame, "open_time_utc", "open_time_ms", step_ms)
     return frame.select(pl.col("open_time_ms").alias("time"), "open")
 
 
-def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    frame = _parse_numbers(path, frame, {"funding_time_ms": pl.Int64, "funding_rate": pl.Float64})
+def check_funding(label: object, frame: pl.DataFrame, first_line: int = 2) -> None:
+    """Finite rates and, where given, a positive whole funding interval in hours."""
     bad = ~frame["funding_rate"].is_finite()
     if bad.any():
-        raise DataError(f"{path}: line {_line(frame, bad)}: 'funding_rate' must be finite")
+        raise DataError(f"{label}: line {_line(frame, bad, first_line)}: 'funding_rate' must be finite")
+    if INTERVAL_COLUMN in frame.columns:
+        bad = (frame[INTERVAL_COLUMN] <= 0).fill_null(False)
+        if bad.any():
+            raise DataError(f"{label}: line {_line(frame, bad, first_line)}: '{INTERVAL_COLUMN}' must be >= 1")
+
+
+def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    numbers = {"funding_time_ms": pl.Int64, "funding_rate": pl.Float64}
+    if INTERVAL_COLUMN in frame.columns:
+        numbers[INTERVAL_COLUMN] = pl.Int64
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(INTERVAL_COLUMN))
+    frame = parse_numbers(path, frame, numbers)
+    check_funding(path, frame)
     frame = _check_times(path, frame, "funding_time_utc", "funding_time_ms", None)
-    return frame.select(pl.col("funding_time_ms").alias("time"), pl.col("funding_rate").alias("rate"))
+    return frame.select(
+        pl.col("funding_time_ms").alias("time"),
+        pl.col("funding_rate").alias("rate"),
+        pl.col(INTERVAL_COLUMN).cast(pl.Int64).alias("interval_hours"),
+    )
 
 
 def _cached(path: Path, kind: str, cache_dir: Path | None, build) -> tuple[pl.DataFrame, str]:
@@ -164,11 +199,18 @@ def read_klines(path: Path, step_ms: int, cache_dir: Path | None = None) -> tupl
     )
 
 
-def read_mark(path: Path, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:
-    """Validated 1h mark-price opens ``time, open`` and the file's sha256."""
-    return _cached(path, "mark", cache_dir, lambda: _validate_mark(path, _read_text(path, MARK_COLUMNS)))
+def read_mark(path: Path, cache_dir: Path | None = None, step_ms: int = MARK_STEP_MS) -> tuple[pl.DataFrame, str]:
+    """Validated mark-price opens ``time, open`` (bars of ``step_ms``) and the file's sha256."""
+    kind = "mark" if step_ms == MARK_STEP_MS else f"mark{step_ms}"
+    return _cached(path, kind, cache_dir, lambda: _validate_mark(path, _read_text(path, MARK_COLUMNS), step_ms))
 
 
 def read_funding(path: Path, cache_dir: Path | None = None) -> tuple[pl.DataFrame, str]:
-    """Validated funding events ``time, rate`` and the file's sha256."""
-    return _cached(path, "funding", cache_dir, lambda: _validate_funding(path, _read_text(path, FUNDING_COLUMNS)))
+    """Validated funding events ``time, rate, interval_hours`` (null where the file gives no interval)
+    and the file's sha256."""
+    return _cached(
+        path,
+        "funding",
+        cache_dir,
+        lambda: _validate_funding(path, _read_text(path, FUNDING_COLUMNS, (INTERVAL_COLUMN,))),
+    )
