@@ -104,3 +104,17 @@ def postgres():
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _shared_state() -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(DATA_ROOT)): (p.stat().st_size, p.stat().st_mtime_ns) for p in DATA_ROOT.rglob("*")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_data_untouched():
+    """The real data is read by every test and written by none: fail the session if a test changed it."""
+    before = _shared_state()
+    yield
+    after = _shared_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"tests modified the shared data in {DATA_ROOT}: {changed[:5]}"

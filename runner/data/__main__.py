@@ -177,11 +177,13 @@ def main() -> None:
     from runner.data.settings import store_spec
 
     args = sys.argv[1:]
-    if args and args[0] in VERBS:
-        args = [f"command={args[0]}", *args[1:]]
-    elif args and not args[0].startswith("-") and "=" not in args[0]:
-        sys.stderr.write(f"error: unknown command {args[0]!r}; valid: {', '.join(VERBS)}\n")
+    words = [a for a in args if "=" not in a and not a.startswith("-")]
+    if words and (len(words) > 1 or words[0] not in VERBS):
+        bad = next((w for w in words if w not in VERBS), words[-1])
+        sys.stderr.write(f"error: unknown command {bad!r}; valid: {', '.join(VERBS)} (one per call)\n")
         sys.exit(2)
+    if words:
+        args = [f"command={words[0]}", *(a for a in args if a != words[0])]
     if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
         try:
             preflight.check(args, store_spec, config_name="datastore")

@@ -51,12 +51,17 @@ class Derived:
     last: int | None
 
 
-def merged(archive: Archive, ds: Dataset, cache: dict[str, pl.DataFrame] | None = None) -> tuple[pl.DataFrame, list]:
+Parsed = dict[
+    tuple[Dataset, str], pl.DataFrame
+]  # (series, payload sha256) -> rows: one body (``[]``) can serve several
+
+
+def merged(archive: Archive, ds: Dataset, cache: Parsed | None = None) -> tuple[pl.DataFrame, list]:
     """The series' rows from its good payloads (first in precedence wins) and those payloads."""
     payloads = archive.payloads(ds, status="ok")
     frames = []
     for rank, p in enumerate(payloads):
-        frame = cache.get(p.sha256) if cache is not None else None
+        frame = cache.get((ds, p.sha256)) if cache is not None else None
         if frame is None:
             frame = parse_payload(ds, archive.read(p), p.source, payload_name(p))
         frames.append(frame.with_columns(pl.lit(rank, pl.Int32).alias("_rank")))
@@ -104,7 +109,27 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def derive(archive: Archive, ds: Dataset, cache: dict[str, pl.DataFrame] | None = None) -> Derived | None:
+def foreign(archive: Archive, datasets: list[Dataset]) -> list[str]:
+    """Derived paths of ``datasets`` that hold a file this archive did not write (data placed by
+    hand or another tool): a download never overwrites them."""
+    out = []
+    for ds in datasets:
+        path = derived_path(archive.root, ds)
+        if path.is_file() and archive.derivation(str(path.relative_to(archive.root))) is None:
+            out.append(str(path.relative_to(archive.root)))
+    return out
+
+
+def stale(archive: Archive, ds: Dataset) -> bool:
+    """Whether a series' derived file is missing or was not built from its current good payloads
+    (a run killed between archiving and deriving leaves it so)."""
+    path = derived_path(archive.root, ds)
+    last = archive.derivation(str(path.relative_to(archive.root)))
+    current = [p.sha256 for p in archive.payloads(ds, status="ok")]
+    return bool(current) and (not path.is_file() or last is None or last[2] != current)
+
+
+def derive(archive: Archive, ds: Dataset, cache: Parsed | None = None) -> Derived | None:
     """Write one series' derived file from the archive and record which payloads made it."""
     rows, payloads = merged(archive, ds, cache)
     if rows.height == 0:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner.data.archive import Archive, Payload, writer_lock
-from runner.data.derive import Derived, derive, derive_instruments, parse_payload
+from runner.data.derive import Derived, Parsed, derive, derive_instruments, foreign, parse_payload, stale
 from runner.data.plan import ArchiveFile, archive_done, archive_files, missing, rest_spans, window
 from runner.data.settings import StoreSpec
 from runner.data.source.binance import (
@@ -93,7 +93,7 @@ class Fetcher:
 
     def __init__(self, spec: StoreSpec, archive: Archive, http: HttpClient, console: Console):
         self.spec, self.archive, self.http, self.console = spec, archive, http, console
-        self.cache: dict[str, pl.DataFrame] = {}
+        self.cache: Parsed = {}
         self.new_info = False
 
     # --- the exchange ---------------------------------------------------------------------------
@@ -222,7 +222,7 @@ class Fetcher:
             published=got.published,
         )
         if frame is not None:
-            self.cache[payload.sha256] = frame
+            self.cache[ds, payload.sha256] = frame
         return payload
 
 
@@ -313,7 +313,7 @@ class Run:
                 self._note(page)
 
     def derive(self) -> None:
-        changed = [ds for ds, r in self.results.items() if r.files]
+        changed = [ds for ds, r in self.results.items() if r.files or stale(self.f.archive, ds)]
         for ds in changed:
             self.results[ds].derived = derive(self.f.archive, ds, self.f.cache)
 
@@ -354,6 +354,12 @@ def fetch_store(spec: StoreSpec, console: Console, http: HttpClient | None = Non
             else:
                 stored = series_for(spec, spec.symbols or ())
                 starts = dict.fromkeys(stored, spec.start_ms)
+            clash = foreign(archive, stored)
+            if clash:
+                raise ConfigError(
+                    f"data.root={spec.root}: {clash[0]} exists and was not derived from this root's archive "
+                    f"({len(clash)} such file(s)); download into another data.root, or move them away"
+                )
             now = fetcher.server_time()
             rules = fetcher.rules(tuple(sorted({ds.symbol for ds in stored})), now, strict=spec.command == "download")
             spans = {

@@ -1,6 +1,7 @@
 """Where market data lives."""
 
 import os
+import tempfile
 from pathlib import Path
 
 from runner import PROJECT_ROOT
@@ -42,11 +43,14 @@ def writable_data_root(configured: str | None) -> Path:
         raise ConfigError(
             f"data.root={where}: cannot create it ({exc.strerror}); set data.root=<a writable folder> or ${ENV_VAR}"
         ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
+    try:  # a real write: permissions, read-only mounts and ACLs all answer the same way
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".perplab-probe-"):
+            pass
+    except OSError:
         raise ConfigError(
             f"data.root={where}: not writable; downloads need a writable data root: "
             f"set data.root=<a writable folder> or ${ENV_VAR}"
-        )
+        ) from None
     return path.resolve()
 
 
