@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,20 +52,41 @@ class Derived:
     last: int | None
 
 
-Parsed = dict[
-    tuple[Dataset, str], pl.DataFrame
-]  # (series, payload sha256) -> rows: one body (``[]``) can serve several
+def _parsed_path(archive: Archive, ds: Dataset, p: Payload) -> Path:
+    # the same body can stand for several series (an empty REST page ``[]``): key by what parses it
+    return archive.base / "parsed" / f"{ds.kind}-{ds.interval or 'events'}-{p.source}-{p.sha256}.parquet"
 
 
-def merged(archive: Archive, ds: Dataset, cache: Parsed | None = None) -> tuple[pl.DataFrame, list]:
+def keep_parsed(archive: Archive, ds: Dataset, p: Payload, frame: pl.DataFrame) -> None:
+    """Cache a payload's checked rows beside the archive (a cache: deleting it only costs parsing)."""
+    path = _parsed_path(archive, ds, p)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads share bodies
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+
+
+def payload_rows(archive: Archive, ds: Dataset, p: Payload) -> pl.DataFrame:
+    """A good payload's rows: from the parsed cache, else parsed (and checked) from its bytes."""
+    path = _parsed_path(archive, ds, p)
+    if path.is_file():
+        try:
+            return pl.read_parquet(path)
+        except Exception:  # a damaged cache entry is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    frame = parse_payload(ds, archive.read(p), p.source, payload_name(p))
+    keep_parsed(archive, ds, p, frame)
+    return frame
+
+
+def merged(archive: Archive, ds: Dataset) -> tuple[pl.DataFrame, list[Payload]]:
     """The series' rows from its good payloads (first in precedence wins) and those payloads."""
     payloads = archive.payloads(ds, status="ok")
-    frames = []
-    for rank, p in enumerate(payloads):
-        frame = cache.get((ds, p.sha256)) if cache is not None else None
-        if frame is None:
-            frame = parse_payload(ds, archive.read(p), p.source, payload_name(p))
-        frames.append(frame.with_columns(pl.lit(rank, pl.Int32).alias("_rank")))
+    frames = [
+        payload_rows(archive, ds, p).with_columns(pl.lit(rank, pl.Int32).alias("_rank"))
+        for rank, p in enumerate(payloads)
+    ]
     if not frames:
         return pl.DataFrame(), payloads
     rows = pl.concat(frames, how="vertical_relaxed").sort(["time", "_rank"]).unique("time", keep="first")
@@ -129,9 +151,9 @@ def stale(archive: Archive, ds: Dataset) -> bool:
     return bool(current) and (not path.is_file() or last is None or last[2] != current)
 
 
-def derive(archive: Archive, ds: Dataset, cache: Parsed | None = None) -> Derived | None:
+def derive(archive: Archive, ds: Dataset) -> Derived | None:
     """Write one series' derived file from the archive and record which payloads made it."""
-    rows, payloads = merged(archive, ds, cache)
+    rows, payloads = merged(archive, ds)
     if rows.height == 0:
         return None
     path = derived_path(archive.root, ds)

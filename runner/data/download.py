@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner.data.archive import Archive, Payload, writer_lock
-from runner.data.derive import Derived, Parsed, derive, derive_instruments, foreign, parse_payload, stale
+from runner.data.derive import Derived, derive, derive_instruments, foreign, keep_parsed, parse_payload, stale
 from runner.data.plan import ArchiveFile, archive_done, archive_files, missing, rest_spans, window
 from runner.data.settings import StoreSpec
 from runner.data.source.binance import (
@@ -93,7 +93,6 @@ class Fetcher:
 
     def __init__(self, spec: StoreSpec, archive: Archive, http: HttpClient, console: Console):
         self.spec, self.archive, self.http, self.console = spec, archive, http, console
-        self.cache: Parsed = {}
         self.new_info = False
 
     # --- the exchange ---------------------------------------------------------------------------
@@ -222,7 +221,7 @@ class Fetcher:
             published=got.published,
         )
         if frame is not None:
-            self.cache[ds, payload.sha256] = frame
+            keep_parsed(self.archive, ds, payload, frame)
         return payload
 
 
@@ -315,7 +314,7 @@ class Run:
     def derive(self) -> None:
         changed = [ds for ds, r in self.results.items() if r.files or stale(self.f.archive, ds)]
         for ds in changed:
-            self.results[ds].derived = derive(self.f.archive, ds, self.f.cache)
+            self.results[ds].derived = derive(self.f.archive, ds)
 
 
 def series_for(spec: StoreSpec, symbols: tuple[str, ...]) -> list[Dataset]:

@@ -59,8 +59,8 @@ def window(dataset: Dataset, start: int, end: int | None, listing: int, server_n
         hi = server_now // step * step  # the bar in progress is not final
     else:
         hi = server_now + 1  # a settlement at or before now is final
-    if end is not None:
-        hi = min(hi, end)
+    if end is not None:  # bars opening before the end are in; the bound stays on the bar grid
+        hi = min(hi, -(-end // step) * step if step else end)
     return lo, max(lo, hi)
 
 

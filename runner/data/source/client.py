@@ -174,7 +174,9 @@ class HttpClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, HttpStatusError) and exc.retry_after is not None:
             return exc.retry_after
-        backoff = wait_exponential_jitter(initial=self.settings.backoff_s, max=self.settings.max_backoff_s)
+        backoff = wait_exponential_jitter(
+            multiplier=self.settings.backoff_s, max=self.settings.max_backoff_s, jitter=self.settings.backoff_s
+        )
         return backoff(state)
 
     def _count_retry(self, state: RetryCallState) -> None:
