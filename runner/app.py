@@ -127,6 +127,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         "data_first_bar": iso(int(panel.times[0])),
         "data_last_bar": iso(int(panel.times[-1])),
         "data_warnings": str(len(panel.warnings)),
+        **({"data_archive_inputs": panel.archive_inputs} if panel.archive_inputs else {}),
         **{f"funding_coverage.{s}": f"{v:.4f}" for s, v in panel.funding_coverage.items()},
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
         **({f"exchange_rules.{s}": v for s, v in spec.instruments.sources.items()} if spec.instruments else {}),

@@ -239,6 +239,21 @@ class Archive:
             return [r[0] for r in self._db.execute("SELECT DISTINCT path FROM derivations ORDER BY path")]
 
 
+def inputs_digest(root: Path, sources: dict[str, str]) -> str:
+    """sha256 over the archive payloads that made the data files a run read (``sources``: path
+    relative to the root -> the file's sha256); empty when the root has no archive or none of the
+    files was derived from it. With the index, it names exactly which payloads a run used."""
+    if not Archive.exists(root):
+        return ""
+    archive = Archive(root, create=False)
+    try:
+        made = {path: archive.derivation(path, digest) for path, digest in sorted(sources.items())}
+    finally:
+        archive.close()
+    used = {path: d[2] for path, d in made.items() if d is not None}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest() if used else ""
+
+
 @contextmanager
 def writer_lock(root: Path, wait_message=None) -> Iterator[None]:
     """One writing process per store (download, update, rebuild): an advisory lock on

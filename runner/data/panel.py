@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from runner.data.archive import inputs_digest
 from runner.data.funding import interval_hours, schedule
 from runner.data.paths import available_symbols, funding_path, kline_path, mark_path
 from runner.data.readers import read_funding, read_klines, read_mark
@@ -65,6 +66,7 @@ class MarketPanel:
     gaps: dict[str, GapReport] = field(default_factory=dict)
     funding_coverage: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    archive_inputs: str = ""  # digest of the raw-archive payloads behind the files read (runner.data)
 
     @property
     def n_bars(self) -> int:
@@ -223,9 +225,11 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
             if msg:
                 warnings.append(msg)
 
+    archive_inputs = inputs_digest(spec.root, sources)
     fingerprint = hashlib.sha256(
         json.dumps(
             {
+                **({"archive_inputs": archive_inputs} if archive_inputs else {}),
                 "sources": sorted(sources.items()),
                 "symbols": spec.symbols,
                 "timeframe": spec.timeframe,
@@ -256,6 +260,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         gaps=gaps,
         funding_coverage=coverage,
         warnings=warnings,
+        archive_inputs=archive_inputs,
     )
 
 

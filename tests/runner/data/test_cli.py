@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner import PROJECT_ROOT
+from runner.data.readers import file_sha256
 from runner.data.timeframes import parse_utc
 from tests.conftest import DATA_ROOT
 from tests.runner.data.binance_server import BinanceServer, Fault, market_from_shared
@@ -227,3 +228,18 @@ def test_the_runner_trades_a_symbol_that_exists_only_through_the_pipeline(tmp_pa
     assert job.data.params["exchange.symbols.DOGEUSDT.qty_step"] == "0.001"  # the rules it used are in its config
     assert float(job.data.tags["funding_coverage.DOGEUSDT"]) == 1.0
     assert job.data.metrics["n_trades"] > 0
+    # the run names the raw payloads behind the files it read
+    from runner.data.archive import inputs_digest
+
+    sources = {
+        str(p.relative_to(root)): file_sha256(p)
+        for p in (root / "binance/futures_um").rglob("*.csv.gz")
+        if p.name.startswith("DOGEUSDT-1m") or p.name.startswith("DOGEUSDT-funding") or "mark-1h" in p.name
+    }
+    assert job.data.tags["data_archive_inputs"] == inputs_digest(root, sources) != ""
+
+
+def test_help_is_one_screen() -> None:
+    out = data_cli(None, None, "--help")
+    assert out.returncode == 0 and "Commands:" in out.stdout and "download" in out.stdout
+    assert len(out.stdout.splitlines()) <= 25 and max(map(len, out.stdout.splitlines())) <= 100
