@@ -153,7 +153,8 @@ M_SKEW = 18  # of the per-bar equity returns
 M_KURTOSIS = 19  # non-excess (a normal distribution has 3)
 M_LIQUIDATED = 20  # 1.0 when the combination had any liquidation, else 0.0
 M_N_HALTS = 21  # risk circuit-breaker halts
-N_METRICS = 22
+M_MAX_HOLDING_BARS = 22  # longest trade, bars from its entry bar to its exit bar
+N_METRICS = 23
 METRIC_NAMES = (
     "total_return",
     "apr",
@@ -177,6 +178,7 @@ METRIC_NAMES = (
     "kurtosis",
     "liquidated",
     "n_halts",
+    "max_holding_bars",
 )
 
 # Per-block statistics of one combination's run (blocks: contiguous bar ranges given by a block id
@@ -243,4 +245,5 @@ A_STREAK = 12  # consecutive losing trades
 A_SCALE = 13  # size multiplier of the drawdown breaker (1: none)
 A_HALTS = 14
 A_OPEN = 15  # positions open (lets a flat account skip the per-asset passes)
-N_ACC = 16
+A_MAX_HOLD = 16  # longest trade so far, in bars from entry to exit
+N_ACC = 17

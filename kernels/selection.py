@@ -17,20 +17,24 @@ def _sharpe(s1, s2, n):
 
 
 @njit(cache=True, parallel=True)
-def cscv_logits(s1, s2, cnt, splits):
+def cscv_logits(s1, s2, cnt, splits, first_liq):
     """CSCV (Bailey, Borwein, Lopez de Prado, Zhu 2015). ``s1``/``s2`` ``(n_combos, S)``: sums of
     returns and squared returns per block; ``cnt`` ``(S,)`` bars per block; ``splits`` ``(M, S/2)``:
-    the in-sample blocks of each split. Per split: the in-sample best combination (by Sharpe), its
-    out-of-sample relative rank ``w`` in ``(0, 1)`` (ties share ranks) and the logit ``ln(w/(1-w))``.
-    Returns ``(logits (M,), best (M,))``."""
+    the in-sample blocks of each split; ``first_liq`` ``(n_combos,)``: the first block in which a
+    combination was liquidated (S: never). Per split: the in-sample best combination (by Sharpe)
+    among those not liquidated before or inside the in-sample blocks, its out-of-sample relative
+    rank ``w`` in ``(0, 1)`` (ties share ranks) and the logit ``ln(w/(1-w))``; a split with no
+    eligible combination has logit NaN and best -1. Returns ``(logits (M,), best (M,))``."""
     n_combos, n_blocks = s1.shape
     m = splits.shape[0]
     logits = np.empty(m)
     best = np.empty(m, np.int64)
     for k in prange(m):
         is_in = np.zeros(n_blocks, np.bool_)
+        last_in = 0
         for j in range(splits.shape[1]):
             is_in[splits[k, j]] = True
+            last_in = max(last_in, splits[k, j])
         n_is = 0.0
         n_oos = 0.0
         for b in range(n_blocks):
@@ -40,7 +44,7 @@ def cscv_logits(s1, s2, cnt, splits):
                 n_oos += cnt[b]
         oos = np.empty(n_combos)
         top = -np.inf
-        star = 0
+        star = -1
         for c in range(n_combos):
             a1 = 0.0
             a2 = 0.0
@@ -54,10 +58,14 @@ def cscv_logits(s1, s2, cnt, splits):
                     o1 += s1[c, b]
                     o2 += s2[c, b]
             sr = _sharpe(a1, a2, n_is)
-            if sr > top:
+            if first_liq[c] > last_in and (star < 0 or sr > top):
                 top = sr
                 star = c
             oos[c] = _sharpe(o1, o2, n_oos)
+        if star < 0:
+            logits[k] = np.nan
+            best[k] = -1
+            continue
         below = 0.0
         ties = 0.0
         for c in range(n_combos):

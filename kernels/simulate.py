@@ -61,6 +61,7 @@ from kernels.enums import (
     A_GROSS_WIN,
     A_HALTS,
     A_LOSS_RET,
+    A_MAX_HOLD,
     A_N_LIQ,
     A_N_TRADES,
     A_OPEN,
@@ -110,6 +111,7 @@ from kernels.enums import (
     M_KURTOSIS,
     M_LIQUIDATED,
     M_MAX_DRAWDOWN,
+    M_MAX_HOLDING_BARS,
     M_N_HALTS,
     M_N_LIQUIDATIONS,
     M_N_TRADES,
@@ -236,6 +238,9 @@ def _close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, 
     ret = net / margin
     k = int(acc[A_N_TRADES])
     acc[A_N_TRADES] += 1.0
+    held = t - pos[a, S_ENTRY_BAR]
+    if held > acc[A_MAX_HOLD]:
+        acc[A_MAX_HOLD] = held
     if net > 0.0:
         acc[A_WINS] += 1.0
         acc[A_GROSS_WIN] += net
@@ -1094,6 +1099,7 @@ def simulate_combo(
     m[M_KURTOSIS] = n_ret * m4 / (m2 * m2) if m2 > 0.0 else nan
     m[M_LIQUIDATED] = 1.0 if acc[A_N_LIQ] > 0.0 else 0.0
     m[M_N_HALTS] = acc[A_HALTS]
+    m[M_MAX_HOLDING_BARS] = acc[A_MAX_HOLD]
 
 
 @njit(cache=True)

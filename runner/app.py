@@ -164,6 +164,8 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     filter_metrics = {k: finite(v) for k, v in report.run_metrics(best).items()}
     value = math.nan if no_survivor else objective
     run.log_metrics({**best_metrics, **filter_metrics, "objective": value, "n_combos": ev.n_combos})
+    if report.run_params():
+        run.log_params({k: str(v) for k, v in report.run_params().items()})
     for outcome in report.outcomes:
         run.log_series({k: [finite(x) for x in v] for k, v in outcome.steps.items()})
     best_params = {a.key: a.display(int(ev.grid_idx[best, j])) for j, a in enumerate(ev.axes)}
@@ -173,6 +175,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
             "best_combo": str(best),
             "objective_metric": spec.objective.metric,
             "filters": ",".join(spec.filters.enabled) or "none",
+            **({"filters_not_applicable": ",".join(report.not_applicable)} if report.not_applicable else {}),
             "no_survivor": str(no_survivor).lower(),
             **({"no_survivor_reason": reason} if reason else {}),
             **{f"best.{k}": str(v) for k, v in best_params.items()},

@@ -58,8 +58,14 @@ def print_filters(report, console: Console | None = None) -> None:
     out.add_column("pass", justify="right")
     out.add_column("result")
     for o in report.outcomes:
-        out.add_row(o.name, f"{int(o.passed.sum()):,}", o.summary)
+        out.add_row(o.name, f"{int(o.passed.sum()):,}" if o.applicable else "n/a", o.summary)
     console.print(out)
+    if report.not_applicable:
+        console.print(
+            f"not applicable: {', '.join(report.not_applicable)} (selection statistics need a grid of "
+            "combinations; they neither pass nor remove anything here)",
+            highlight=False,
+        )
 
 
 def print_best(

@@ -4,7 +4,7 @@ import numpy as np
 
 from kernels import enums as E
 from runner.filters import stats
-from runner.filters.outcome import Context, Outcome
+from runner.filters.outcome import Context, Outcome, not_applicable
 from runner.filters.spec import Deflated
 
 
@@ -15,6 +15,10 @@ def trial_sharpes(metrics: np.ndarray, bars_per_year: float) -> np.ndarray:
 
 
 def run(spec: Deflated, ctx: Context) -> Outcome:
+    if ctx.n_combos < 2:
+        return not_applicable(
+            "dsr", ctx, "one trial: deflating by the trials needs a grid (the DSR would equal the PSR)"
+        )
     m = ctx.metrics
     sr = m[:, E.M_SHARPE] / np.sqrt(ctx.bars_per_year)
     n_obs = np.full(ctx.n_combos, float(len(ctx.times)))

@@ -1,10 +1,12 @@
 """What every defense returns, and the context it reads."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
+from kernels import enums as E
 from runner.config import Axis, ObjectiveSpec
 from runner.filters.splits import Partition
 
@@ -27,6 +29,22 @@ class Context:
     def n_combos(self) -> int:
         return self.metrics.shape[0]
 
+    @cached_property
+    def _liquidations_through(self) -> np.ndarray:
+        return np.cumsum(self.blocks[:, :, E.B_LIQ], axis=1)
+
+    def liquidated_by(self, idx: np.ndarray) -> np.ndarray:
+        """Per combination, liquidations from the first bar to the end of the last of blocks ``idx``:
+        an account liquidated before or inside the bars a choice is made on is never chosen."""
+        if len(idx) == 0:
+            return np.zeros(self.n_combos)
+        return self._liquidations_through[:, int(np.max(idx))]
+
+
+def not_applicable(name: str, ctx: "Context", why: str) -> "Outcome":
+    """A defense with nothing to measure: neither pass nor fail (it removes no combination)."""
+    return Outcome(name, np.ones(ctx.n_combos, dtype=bool), summary=f"not applicable: {why}", applicable=False)
+
 
 @dataclass
 class Outcome:
@@ -40,3 +58,5 @@ class Outcome:
     steps: dict[str, list[float]] = field(default_factory=dict)
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     summary: str = ""
+    params: dict[str, float] = field(default_factory=dict)  # figures the defense used (logged as params)
+    applicable: bool = True  # False: nothing to measure (e.g. selection statistics of one combination)

@@ -12,7 +12,16 @@ from runner.errors import ConfigError
 from runner.filters import constraints, deflated, pareto, pbo, purged_kfold, walk_forward
 from runner.filters.outcome import Context, Outcome
 from runner.filters.spec import FiltersSpec
-from runner.filters.splits import Fold, Partition, Range, Span, Window, equal_blocks, walk_forward_windows
+from runner.filters.splits import (
+    Fold,
+    Partition,
+    Range,
+    Span,
+    Window,
+    equal_blocks,
+    hold_ladder,
+    walk_forward_windows,
+)
 from runner.filters.splits import purged_kfold as kfold_splits
 
 MIN_BLOCK_BARS = 2
@@ -26,7 +35,16 @@ class Plan:
     folds: list[Fold] = field(default_factory=list)
     purge: int = 0
     embargo: int = 0
+    ladder: list[int] = field(default_factory=list)  # extra embargo lengths the partition can express
     cscv: list[Range] = field(default_factory=list)
+
+    def folds_covering(self, hold: int) -> tuple[list[Fold], int]:
+        """The k-fold splits with the embargo after each test fold extended by the smallest ladder
+        rung of at least ``hold`` bars (positions opened in a test fold are closed before training
+        resumes), and that extension."""
+        extra = next((r for r in self.ladder if r >= hold), self.ladder[-1] if self.ladder else 0)
+        k = len(self.folds)
+        return kfold_splits(self.partition.n_bars, k, self.purge, self.embargo + extra), extra
 
     @property
     def needs_blocks(self) -> bool:
@@ -69,6 +87,10 @@ def plan(spec: FiltersSpec, times: np.ndarray, bar_ms: int, lookback: int) -> Pl
             )
         for f in out.folds:
             ranges += [f.test, *f.train]
+        out.ladder = hold_ladder(n)
+        for f in out.folds:
+            after = f.test[1] + out.purge + out.embargo
+            ranges += [(after + r, n) for r in out.ladder if after + r < n]
     if (pb := spec.pbo) is not None:
         if n < pb.blocks * MIN_BLOCK_BARS:
             raise ConfigError(f"filters.pbo.blocks={pb.blocks}: too many blocks for {span}")
@@ -95,10 +117,21 @@ class Report:
             cols["survivor"] = self.survivors
         return cols
 
+    @property
+    def not_applicable(self) -> list[str]:
+        """Defenses that had nothing to measure (neither passed nor failed anything)."""
+        return [o.name for o in self.outcomes if not o.applicable]
+
+    def run_params(self) -> dict[str, float]:
+        """Figures the defenses used (e.g. the purge and embargo in bars), logged as params."""
+        return {k: v for o in self.outcomes for k, v in o.params.items()}
+
     def run_metrics(self, best: int) -> dict[str, float]:
         """Run-level metrics, with the chosen combination's per-combination statistics."""
         out: dict[str, float] = {"n_survivors": float(self.survivors.sum())}
         for o in self.outcomes:
+            if not o.applicable:
+                continue
             out.update(o.metrics)
             if o.name == "dsr":
                 out["dsr"] = float(o.columns["dsr"][best])
@@ -116,7 +149,7 @@ class Report:
     def no_survivor_reason(self) -> str:
         """Which defense removed the last combinations."""
         alive = np.ones_like(self.survivors)
-        for o in self.outcomes:
+        for o in (o for o in self.outcomes if o.applicable):
             before = int(alive.sum())
             alive &= o.passed
             if not alive.any():
@@ -135,7 +168,9 @@ def evaluate(schedule: Plan, ctx: Context) -> Report:
     if spec.walk_forward is not None:
         outcomes.append(walk_forward.run(spec.walk_forward, ctx, schedule.windows))
     if spec.purged_kfold is not None:
-        outcomes.append(purged_kfold.run(spec.purged_kfold, ctx, schedule.folds, schedule.purge, schedule.embargo))
+        hold = int(np.nanmax(ctx.metrics[:, E.M_MAX_HOLDING_BARS], initial=0.0))
+        folds, extra = schedule.folds_covering(hold)
+        outcomes.append(purged_kfold.run(spec.purged_kfold, ctx, folds, schedule.purge, schedule.embargo, hold, extra))
     if spec.pbo is not None:
         outcomes.append(pbo.run(spec.pbo, ctx, schedule.cscv))
     survivors = np.ones(ctx.n_combos, dtype=bool)

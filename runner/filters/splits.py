@@ -124,6 +124,17 @@ def purged_kfold(n: int, k: int, purge: int, embargo: int) -> list[Fold]:
     return folds
 
 
+def hold_ladder(n: int) -> list[int]:
+    """Extra embargo lengths (0, 1, 2, 4, ... bars) cut into the partition after every test fold, so
+    that once the run has shown its longest holding period the embargo can be extended to cover it
+    without another kernel call (the smallest rung at least that long is used)."""
+    out, step = [0], 1
+    while step < n:
+        out.append(step)
+        step *= 2
+    return out
+
+
 def equal_blocks(n: int, s: int) -> list[Range]:
     """``s`` contiguous blocks of (nearly) equal length covering ``0..n``."""
     edges = np.linspace(0, n, s + 1).astype(np.int64)
@@ -138,6 +149,7 @@ class Partition:
         cuts = {0, n}
         for lo, hi in ranges:
             cuts.update((int(lo), int(hi)))
+        self.n_bars = n
         self.edges = np.array(sorted(c for c in cuts if 0 <= c <= n), dtype=np.int64)
         self.n_blocks = len(self.edges) - 1
         self.blk = np.searchsorted(self.edges, np.arange(n), side="right").astype(np.int64) - 1

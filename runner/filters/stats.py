@@ -41,15 +41,25 @@ def cscv_splits(n_blocks: int) -> np.ndarray:
     return np.array(list(combinations(range(n_blocks), n_blocks // 2)), dtype=np.int64)
 
 
-def pbo(s1: np.ndarray, s2: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """``(PBO, logits, in-sample best per split)`` from per-block sums ``(n_combos, S)``."""
+def pbo(
+    s1: np.ndarray, s2: np.ndarray, cnt: np.ndarray, first_liq: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(PBO, logits, in-sample best per split)`` from per-block sums ``(n_combos, S)``; ``first_liq``:
+    each combination's first block with a liquidation (none: never). PBO is the share of splits whose
+    in-sample choice ranks in the bottom half out of sample, over the splits that had a choice (NaN
+    when none had)."""
+    n, s = s1.shape
+    liq = np.full(n, s, np.int64) if first_liq is None else np.ascontiguousarray(first_liq, dtype=np.int64)
     logits, best = cscv_logits(
         np.ascontiguousarray(s1),
         np.ascontiguousarray(s2),
         np.ascontiguousarray(cnt, dtype=np.float64),
-        cscv_splits(s1.shape[1]),
+        cscv_splits(s),
+        liq,
     )
-    return float(np.mean(logits <= 0.0)), logits, best
+    chosen = np.isfinite(logits)
+    value = float(np.mean(logits[chosen] <= 0.0)) if chosen.any() else float("nan")
+    return value, logits[chosen], best[chosen]
 
 
 def pareto(points: np.ndarray, valid: np.ndarray, max_rank: int = 50) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from runner.data.panel import iso
-from runner.filters.outcome import Context, Outcome
+from runner.filters.outcome import Context, Outcome, not_applicable
 from runner.filters.spec import WalkForward
 from runner.filters.splits import Window
 from runner.filters.windows import best_of, objective_of, window_metrics
@@ -17,6 +17,12 @@ from runner.filters.windows import best_of, objective_of, window_metrics
 
 def _at(values: np.ndarray, c: int) -> float:
     return float(values[c]) if c >= 0 else float("nan")
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values (NaN when there are none: no window chose anything)."""
+    ok = np.isfinite(values)
+    return float(values[ok].mean()) if ok.any() else float("nan")
 
 
 def param_stability(ctx: Context, chosen: list[int]) -> float:
@@ -32,6 +38,8 @@ def param_stability(ctx: Context, chosen: list[int]) -> float:
 
 
 def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
+    if ctx.n_combos < 2:
+        return not_applicable("walk_forward", ctx, "one combination: nothing is chosen in a window (it needs a grid)")
     part = ctx.partition
     n = ctx.n_combos
     is_apr = np.zeros((len(windows), n))
@@ -40,11 +48,12 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
     rows = []
     stitched = []
     for w, win in enumerate(windows):
-        ins = window_metrics(ctx.blocks, part.blocks(win.train), ctx.bars_per_year, ctx.leverage)
+        train = part.blocks(win.train)
+        ins = window_metrics(ctx.blocks, train, ctx.bars_per_year, ctx.leverage)
         oos = window_metrics(ctx.blocks, part.blocks(win.test), ctx.bars_per_year, ctx.leverage)
         is_apr[w] = ins["apr"]
         oos_apr[w] = oos["apr"]
-        values = objective_of(ins[ctx.objective.metric], ins["n_liquidations"], ctx.objective)
+        values = objective_of(ins[ctx.objective.metric], ctx.liquidated_by(train), ctx.objective)
         c = best_of(values)
         chosen.append(c)
         piece_end = windows[w + 1].test[0] if w + 1 < len(windows) else win.test[1]
@@ -71,8 +80,7 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
         )
         rows.append(row)
     table = pl.DataFrame(rows)
-    mean_is = float(np.nanmean(table["is_apr"].to_numpy())) if rows else float("nan")
-    mean_oos = float(np.nanmean(table["oos_apr"].to_numpy())) if rows else float("nan")
+    mean_is, mean_oos = (_mean(table[k].to_numpy()) for k in ("is_apr", "oos_apr"))
     wfe = mean_oos / mean_is if mean_is > 0.0 else float("nan")
     profitable = float(np.mean(np.nan_to_num(table["oos_return"].to_numpy(), nan=-1.0) > 0.0))
     if stitched:
@@ -105,11 +113,14 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
             "wf_profitable_share": profitable,
             "wf_param_stability": param_stability(ctx, chosen),
             "wf_windows": float(len(windows)),
+            "wf_windows_without_choice": float(sum(c < 0 for c in chosen)),
         },
-        steps={f"wf_{k}": table[k].to_list() for k in ("is_apr", "oos_apr", "oos_sharpe", "oos_return")},
+        # per-window series under their own names: a run figure and a stepped series never share one
+        steps={f"wf_window_{k}": table[k].to_list() for k in ("is_apr", "oos_apr", "oos_sharpe", "oos_return")},
         tables={"walk_forward.parquet": table},
         summary=(
-            f"{len(windows)} windows, efficiency {wfe:.2f} (min {spec.min_wfe}), "
+            (f"{sum(c < 0 for c in chosen)} with no eligible combination; " if min(chosen) < 0 else "")
+            + f"{len(windows)} windows, efficiency {wfe:.2f} (min {spec.min_wfe}), "
             f"{profitable:.0%} profitable OOS (min {spec.min_profitable:.0%}), stitched OOS Sharpe {oos_sharpe:.2f}"
         ),
     )

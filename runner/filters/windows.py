@@ -33,17 +33,20 @@ def window_metrics(
     sharpe = _div(mean, std) * ann
     sortino = _div(mean, np.sqrt(_div(down, n))) * ann
 
+    # chain each block's equity relative to its start: a flat block is a ratio of exactly 1, so a dead
+    # account's window is exactly zero return and drawdown (no x * (1/x) residue)
     growth = np.ones(len(blocks))
     peak = np.ones(len(blocks))
     dd = np.zeros(len(blocks))
     for j in range(sel.shape[1]):
         b = sel[:, j, :]
         start = b[:, E.B_START]
-        scale = np.where(start > 0.0, growth / np.where(start > 0.0, start, 1.0), 0.0)  # a ruined start: ruin
-        trough = b[:, E.B_TROUGH] * scale
+        alive = start > 0.0  # a ruined start: ruin
+        base = np.where(alive, start, 1.0)
+        trough = growth * np.where(alive, b[:, E.B_TROUGH] / base, 0.0)
         dd = np.maximum(dd, np.maximum(b[:, E.B_MAXDD], np.where(peak > 0.0, 1.0 - trough / peak, 1.0)))
-        peak = np.maximum(peak, b[:, E.B_PEAK] * scale)
-        growth = b[:, E.B_END] * scale
+        peak = np.maximum(peak, growth * np.where(alive, b[:, E.B_PEAK] / base, 0.0))
+        growth = growth * np.where(alive, b[:, E.B_END] / base, 0.0)
     total = growth - 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         apr = np.where((growth > 0.0) & (n > 0), growth ** (bars_per_year / np.maximum(n, 1.0)) - 1.0, -1.0)
@@ -65,12 +68,13 @@ def window_metrics(
     }
 
 
-def objective_of(values: np.ndarray, n_liquidations: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
-    """The objective as "higher is better", NaN where undefined or discarded (liquidated)."""
+def objective_of(values: np.ndarray, liquidated: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
+    """The objective as "higher is better", NaN where undefined or discarded (``liquidated``: a count
+    or flag per combination of liquidations up to the end of the bars the choice is made on)."""
     out = np.asarray(values, dtype=np.float64).copy()
     out[~np.isfinite(out)] = np.nan
     if objective.discard_liquidated:
-        out[np.asarray(n_liquidations) > 0] = np.nan
+        out[np.asarray(liquidated) > 0] = np.nan
     return out if objective.maximize else -out
 
 

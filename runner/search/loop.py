@@ -128,17 +128,21 @@ def run_search(
     return state
 
 
+HISTORY_METRICS = ("search_best", "search_median", "search_best_so_far", "search_valid")  # stepped, per generation
+
+
 def _summary(f: np.ndarray, history: list[dict[str, float]]) -> dict[str, float]:
     """Fitness of one generation's candidates (met before or not)."""
     finite = f[np.isfinite(f)]
     before = [h["search_best_so_far"] for h in history if math.isfinite(h["search_best_so_far"])]
     best_so_far = max([*before, *finite.tolist()], default=math.nan)
-    return {
-        "search_best": float(finite.max()) if finite.size else math.nan,
-        "search_median": float(np.median(finite)) if finite.size else math.nan,
-        "search_best_so_far": best_so_far,
-        "search_valid": float(finite.size / max(len(f), 1)),
-    }
+    values = (
+        float(finite.max()) if finite.size else math.nan,
+        float(np.median(finite)) if finite.size else math.nan,
+        best_so_far,
+        float(finite.size / max(len(f), 1)),
+    )
+    return dict(zip(HISTORY_METRICS, values, strict=True))
 
 
 def save(state: State, path: Path) -> None:

@@ -43,7 +43,7 @@ def test_all_filters_on_every_builtin_strategy_are_visible_in_mlflow(tmp_path: P
         assert r.data.tags["filters"] == "constraints,dsr,walk_forward,purged_kfold,pbo,pareto"
         assert r.data.tags["dsr_sweep_trials"] == str(2 * len(STRATEGIES))
         assert "dsr_sweep" in r.data.metrics
-        assert len(client.get_metric_history(rid, "wf_oos_apr")) == 5
+        assert len(client.get_metric_history(rid, "wf_window_oos_apr")) == 5
         arts = {a.path for a in client.list_artifacts(rid)}
         assert {"walk_forward.parquet", "purged_kfold.parquet", "pbo_logits.parquet", "grid.parquet"} <= arts
         grid = pl.read_parquet(client.download_artifacts(rid, "grid.parquet", str(tmp_path / rid)))
