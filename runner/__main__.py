@@ -8,11 +8,24 @@ from runner.errors import PerplabError, one_line
 
 
 def _validate(cfg) -> None:
+    """Every check of a job that can run before any work, the data-dependent ones included: the
+    window against the data, the timeframe against the source interval, the filters' windows and
+    an external signals file (the panel built here is reused by the first job)."""
     from runner.config import validate
-    from runner.data.panel import check_symbols
+    from runner.data.panel import check_symbols, panel_for
+    from runner.data.timeframes import timeframe_ms
+    from runner.filters.pipeline import plan
+    from runner.tracking import check_store
 
     spec = validate(cfg)
+    check_store(spec.tracking.uri)
     check_symbols(spec.data)
+    panel = panel_for(spec.data)
+    plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), 0)
+    if spec.strategy.signals is not None:
+        from runner.strategy.signals_file import load_signals
+
+        load_signals(spec.strategy.signals, panel)
 
 
 def main() -> None:

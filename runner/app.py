@@ -16,9 +16,9 @@ from runner.artifacts import record_files, series
 from runner.backtest import Evaluation, grid_table, rank, records, run_grid
 from runner.children import KIND_TAG, child_combos, child_runs
 from runner.config import RunSpec, tracking_spec, validate
-from runner.data.panel import build_panel, iso
+from runner.data.panel import iso, panel_for
 from runner.data.timeframes import timeframe_ms
-from runner.errors import ConfigError, PerplabError, one_line
+from runner.errors import ConfigError, PerplabError, exit_unexpected, one_line
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
 from runner.html_report import combination_report
@@ -81,11 +81,17 @@ def run_job(cfg: DictConfig) -> float:
             error = exc
     if spec is not None and spec.instruments is not None:
         _pin_exchange_rules(cfg, spec.instruments)
-    if resume_id is not None:
-        run = TrackedRun.attach(spec.tracking, resume_id)
-        console.print(f"resuming search run {resume_id}", highlight=False)
-    else:
-        run = TrackedRun(spec.tracking if spec else tracking_spec(cfg), name.strip(), tags)
+    try:
+        if resume_id is not None:
+            run = TrackedRun.attach(spec.tracking, resume_id)
+            console.print(f"resuming search run {resume_id}", highlight=False)
+        else:
+            run = TrackedRun(spec.tracking if spec else tracking_spec(cfg), name.strip(), tags)
+    except PerplabError as exc:  # the store itself is unusable: nothing can be recorded
+        sys.stderr.write(one_line(exc) + "\n")
+        if not multirun:
+            sys.exit(exc.exit_code)
+        return math.nan
     try:
         if resume_id is None:
             run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -100,7 +106,9 @@ def run_job(cfg: DictConfig) -> float:
             if isinstance(exc, PerplabError):
                 sys.stderr.write(one_line(exc) + "\n")
                 sys.exit(exc.exit_code)
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            exit_unexpected(exc)
         console.print(f"[red]job #{num} FAILED[/red] ({run.run_id}): {one_line(exc)[7:]}", highlight=False)
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -118,7 +126,7 @@ def _pin_exchange_rules(cfg: DictConfig, rules) -> None:
 
 def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     with console.status("loading market data"):
-        panel = build_panel(spec.data)
+        panel = panel_for(spec.data)
     for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     data_tags = {

@@ -1,7 +1,10 @@
-"""Hydra callbacks: a summary table of every run of a multirun, read back from MLflow."""
+"""Hydra callbacks: a summary table of every run of a multirun, read back from MLflow; secrets kept
+out of Hydra's output folders and logs."""
 
+import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,3 +78,80 @@ class SweepSummary(Callback):
             Console(stderr=True).print(f"sweep summary (Pareto front, every run): MLflow run {sweep_run}")
         if FAILED_JOBS:
             Console(stderr=True).print(f"[red]{len(FAILED_JOBS)} of {len(runs)} jobs FAILED[/red] (errors in MLflow)")
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in log records (Hydra logs every job's overrides)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from runner.redact import redact
+
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def _redact_logs() -> None:
+    root = logging.getLogger()
+    for logger in (root, logging.getLogger("hydra")):
+        for handler in logger.handlers:
+            if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+                handler.addFilter(_RedactingFilter())
+
+
+def _redact_yaml_files(folder: Path) -> None:
+    """Rewrite Hydra's record of a job (``.hydra/*.yaml``, ``multirun.yaml``) with secrets masked."""
+    from omegaconf import OmegaConf
+
+    from runner.redact import redact_override, redact_tree
+
+    for path in [*folder.glob(".hydra/*.yaml"), *folder.glob("multirun.yaml")]:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if path.name == "overrides.yaml":
+            clean = [redact_override(str(o)) for o in data]
+        else:
+            clean = _redact_overrides(redact_tree(data))
+        if clean != data:
+            OmegaConf.save(OmegaConf.create(clean), path)
+
+
+def _redact_overrides(tree):
+    """Override lists inside Hydra's config (``hydra.overrides.task``) with secret values masked."""
+    from runner.redact import redact_override
+
+    if isinstance(tree, dict):
+        return {
+            k: [redact_override(str(o)) for o in v]
+            if k in ("task", "hydra") and isinstance(v, list)
+            else _redact_overrides(v)
+            for k, v in tree.items()
+        }
+    return tree
+
+
+class Redact(Callback):
+    """No secret in Hydra's output folders or logs: the job's ``.hydra/`` files and the sweep's
+    ``multirun.yaml`` are rewritten with passwords and tokens masked, and log records are filtered."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _redact_logs()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _redact_logs()
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        _redact_logs()
+        hc = HydraConfig.get()
+        folders = [Path(hc.runtime.output_dir)]
+        if hc.mode is not None and hc.mode.name == "MULTIRUN":
+            folders.append(Path(hc.sweep.dir))
+        for folder in folders:
+            if folder.is_dir():
+                _redact_yaml_files(folder)

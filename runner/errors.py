@@ -16,6 +16,20 @@ class DataError(PerplabError):
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an exception message, prefixed with ``error:``."""
+    """The first line of an exception message, prefixed with ``error:``, secrets masked."""
+    from runner.redact import redact
+
     text = str(exc).strip().splitlines()
-    return f"error: {text[0] if text else type(exc).__name__}"
+    return redact(f"error: {text[0] if text else type(exc).__name__}")
+
+
+def exit_unexpected(exc: BaseException) -> None:
+    """An error that is not bad input (a bug, a lost connection): its traceback with secrets masked,
+    then exit code 1 (raised past Hydra, which would print the overrides unmasked)."""
+    import sys
+    import traceback
+
+    from runner.redact import redact
+
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    sys.exit(1)

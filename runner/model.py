@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from kernels import enums as E
 from runner.config import validate
 from runner.data.panel import MarketPanel, align
+from runner.data.readers import MAX_PRICE
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError, DataError
 from runner.strategy.compile import compile_strategy
@@ -62,10 +63,12 @@ def bars_panel(bars: pl.DataFrame, symbols: tuple[str, ...], timeframe: str) -> 
     if absent or unknown:
         raise DataError(f"model input: symbols must be {', '.join(symbols)} (missing {absent}, unknown {unknown})")
     prices = bars.select(pl.col("open", "high", "low", "close").cast(pl.Float64, strict=False))
-    bad = prices.select(pl.any_horizontal(pl.all().is_null() | pl.all().is_nan() | (pl.all() <= 0))).to_series()
+    bad = prices.select(
+        pl.any_horizontal(pl.all().is_null() | ~pl.all().is_finite() | (pl.all() <= 0) | (pl.all() >= MAX_PRICE))
+    ).to_series()
     if bad.any():
         i = int(bad.arg_max())
-        raise DataError(f"model input: row {i}: open/high/low/close must be positive numbers")
+        raise DataError(f"model input: row {i}: open/high/low/close must be positive numbers below {MAX_PRICE:g}")
     time = bars["time"]
     if time.dtype.is_temporal():
         bars = bars.with_columns(pl.col("time").dt.replace_time_zone(None).dt.epoch("ms").alias("time"))

@@ -38,7 +38,8 @@ PASS_THROUGH = (
     "--experimental-rerun",
     "--version",
 )
-_NUMERIC_SHORTHAND = re.compile(r"^leverage=([-+0-9.,\[\] ]+|[a-z_]+\(.*\))$")
+_LEVERAGE_SHORTHAND = re.compile(r"^leverage=(.+)$", re.S)
+_SWEEP_FUNCTION = re.compile(r"^[a-z_]+\(.*\)$", re.S)
 _PARAM_SHORTHAND = re.compile(r"^(strategy\.params\.[A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
 
@@ -50,13 +51,15 @@ def expand_shorthand(args: list[str]) -> list[str]:
     ``+experiment=x`` is ``experiment=x``.
     """
     out = []
+    presets = set(_group_options("leverage"))
     for arg in args:
         if arg.startswith("+experiment="):  # the lightning-hydra-template spelling; experiment is a group here
             arg = arg[1:]
-        m = _NUMERIC_SHORTHAND.match(arg)
+        m = _LEVERAGE_SHORTHAND.match(arg)
         p = _PARAM_SHORTHAND.match(arg)
-        if m:
-            out.append(f"leverage.value={m.group(1)}")
+        value = m.group(1) if m else ""
+        if m and (_SWEEP_FUNCTION.match(value) or any(v.strip() not in presets for v in value.strip("[]").split(","))):
+            out.append(f"leverage.value={value}")
         elif p:
             out.append(f"{p.group(1)}.default={p.group(2)}")
         else:
@@ -69,14 +72,33 @@ def _group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
+def _yaml_error(exc: BaseException) -> str:
+    """``file: line N, column M: problem`` of a YAML error anywhere in the exception's chain."""
+    import yaml
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, yaml.MarkedYAMLError) and seen.problem_mark is not None:
+            mark = seen.problem_mark
+            where = Path(mark.name)
+            shown = where.relative_to(PROJECT_ROOT) if where.is_relative_to(PROJECT_ROOT) else where
+            what = "; ".join(x for x in (seen.context, seen.problem) if x)
+            return f"{shown}: line {mark.line + 1}, column {mark.column + 1}: YAML error: {what}"
+        seen = seen.__cause__ or seen.__context__
+    return ""
+
+
 def _explain(exc: Exception, overrides: list[str], config_name: str = "config") -> ConfigError:
     """Turn a Hydra composition error into one line naming the override and what is valid."""
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    m = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    yaml_error = _yaml_error(exc)
+    if yaml_error:
+        return ConfigError(yaml_error)
+    m = re.search(r"Could not find '([^']+)'", text)
     if isinstance(exc, MissingConfigException) or m:
         if m:
-            group, option = m.group(1), m.group(2)
+            group, _, option = m.group(1).partition("/")  # 'strategy/../../x': the group is the first part
             valid = _group_options(group)
             return ConfigError(f"{group}={option}: no such option in conf/{group}; valid: {', '.join(valid)}")
         return ConfigError(first)
@@ -98,6 +120,42 @@ def _explain(exc: Exception, overrides: list[str], config_name: str = "config") 
                 break
         return ConfigError(f"override '{key}': no such key{hint} (prefix + to add a new key)")
     return ConfigError(f"invalid override: {first}")
+
+
+OPEN_KEYS = ("strategy", "search.space", "hydra")  # mappings whose added keys their own validators check
+
+
+def _keys(node, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            out.add(key)
+            out |= _keys(v, f"{key}.")
+    return out
+
+
+def _check_added_keys(job: list[str], cfg, config_name: str) -> None:
+    """Keys a ``+key=value`` override adds must be ones the schema knows: a typo such as
+    ``+data.symbolz=[...]`` is refused with the valid keys near it, never silently ignored. Keys
+    under ``strategy`` (checked by the strategy parser), ``search.space`` and ``hydra`` may be
+    added (e.g. ``+strategy.stop_loss.percent=3``)."""
+    added = [o for o in job if o.startswith("+") and not o.startswith("+experiment=")]
+    if not added:
+        return
+    base = compose(config_name, overrides=[o for o in job if o not in added])
+    known = _keys(OmegaConf.to_container(base, resolve=False))
+    new = _keys(OmegaConf.to_container(cfg, resolve=False)) - known
+    for key in sorted(new, key=len):
+        if any(key == k or key.startswith(f"{k}.") for k in OPEN_KEYS):
+            continue
+        parts = key.split(".")
+        parent = ".".join(parts[:-1])
+        node = OmegaConf.select(base, parent) if parent else base
+        near = ", ".join(map(str, node.keys())) if node is not None and hasattr(node, "keys") else ""
+        where = f"valid keys under {parent}: {near}" if parent else f"valid top-level keys: {near}"
+        override = next((o for o in added if o.lstrip("+").split("=")[0] == key), f"+{key}")
+        raise ConfigError(f"override '{override.split('=')[0]}': no such key; {where}")
 
 
 def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
@@ -135,5 +193,6 @@ def check(args: list[str], validate_job, config_name: str = "config") -> None:
             except (HydraException, ValueError, KeyError) as exc:
                 raise _explain(exc, job, config_name) from None
             except Exception as exc:  # omegaconf errors (bad interpolation, type)
-                raise ConfigError(f"invalid config: {str(exc).strip().splitlines()[0]}") from None
+                raise ConfigError(_yaml_error(exc) or f"invalid config: {str(exc).strip().splitlines()[0]}") from None
+            _check_added_keys(job, cfg, config_name)
             validate_job(cfg)

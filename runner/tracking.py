@@ -15,6 +15,8 @@ from typing import Any
 
 from runner import PROJECT_ROOT
 from runner.config import TrackingSpec
+from runner.errors import ConfigError
+from runner.redact import MASK, SECRET_KEY, redact, redact_override
 
 PARAM_LIMIT = 6000
 BATCH = 100
@@ -93,12 +95,91 @@ def default_artifact_root(uri: str) -> str | None:
     return None
 
 
+STORE_SCHEMES = ("sqlite", "postgresql", "http", "https", "file")
+_CHECKED: set[str] = set()
+
+
+def quiet_libraries() -> None:
+    """Keep MLflow's and alembic's INFO lines (table creation, migrations) out of the terminal."""
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def check_store(uri: str) -> None:
+    """Fail within seconds, with one line naming the URI (password hidden) and what to do, when the
+    tracking store cannot be written or reached or its scheme is not one MLflow stores runs in."""
+    if uri in _CHECKED:
+        return
+    shown = redact(uri)
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme not in STORE_SCHEMES:
+        raise ConfigError(
+            f"tracking.uri={shown}: unsupported scheme {scheme or 'none'!r}; valid: sqlite:///<file>, "
+            "postgresql://user:password@host/db, http(s)://<tracking server>, file:///<folder>"
+        )
+    path = _sqlite_path(uri) or (Path(uri[len("file://") :]) if scheme == "file" else None)
+    if scheme in ("sqlite", "file"):
+        if path is None:
+            raise ConfigError(f"tracking.uri={shown}: write sqlite:///<absolute path to a .db file>")
+        _check_writable(path if scheme == "file" else path.parent, shown)
+    elif scheme == "postgresql":
+        _check_postgres(uri, shown)
+    else:
+        _check_server(uri, shown)
+    _CHECKED.add(uri)
+
+
+def _check_writable(folder: Path, shown: str) -> None:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".perplab-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"tracking.uri={shown}: cannot write in {folder} ({exc.strerror}); point tracking.uri (or "
+            "$MLFLOW_TRACKING_URI) at a writable folder"
+        ) from None
+
+
+def _check_postgres(uri: str, shown: str) -> None:
+    import psycopg
+
+    conninfo = uri.split("://", 1)
+    try:
+        with psycopg.connect(f"postgresql://{conninfo[1]}", connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"tracking.uri={shown}: cannot connect ({redact(reason)}); start the server or fix the URI"
+        ) from None
+
+
+def _check_server(uri: str, shown: str) -> None:
+    import httpx
+
+    try:
+        response = httpx.get(uri.rstrip("/") + "/health", timeout=5)
+    except httpx.HTTPError as exc:
+        raise ConfigError(
+            f"tracking.uri={shown}: no MLflow tracking server answers ({type(exc).__name__}); start it "
+            "(mlflow server ...) or fix the URI"
+        ) from None
+    if response.status_code >= 400:
+        raise ConfigError(f"tracking.uri={shown}: the server answered HTTP {response.status_code} to /health")
+
+
 def client_for(spec: TrackingSpec) -> RetryingClient:
     """A client of the configured store. A SQLite store is created (schema migrations) under a file
     lock, so concurrent first jobs do not race."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    quiet_libraries()
+    check_store(spec.uri)
     prepare_store(spec.uri)
     uri = client_uri(spec.uri)
     mlflow.set_tracking_uri(uri)
@@ -157,6 +238,28 @@ def git_info() -> dict[str, str]:
     return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
 
 
+TEXT_ARTIFACTS = {".yaml", ".yml", ".json", ".txt", ".html", ".csv", ".log"}
+
+
+def _clean_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params with credential-like keys' values and URL passwords masked."""
+    return {
+        k: MASK if SECRET_KEY.search(k.rsplit(".", 1)[-1]) and v not in (None, "", "None") else redact(str(v))
+        for k, v in params.items()
+    }
+
+
+def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags with secrets masked (``command`` and ``hydra_overrides`` hold the command line)."""
+    out = {}
+    for k, v in tags.items():
+        text = str(v)
+        if k in ("command", "hydra_overrides"):
+            text = " ".join(redact_override(w) for w in text.split(" "))
+        out[k] = redact(text)
+    return out
+
+
 class TrackedRun:
     """One MLflow run; everything goes through batch calls."""
 
@@ -165,7 +268,9 @@ class TrackedRun:
 
         self.client = client_for(spec)
         self.experiment_id = experiment_id(self.client, spec)
-        run = self.client.create_run(self.experiment_id, tags={MLFLOW_RUN_NAME: run_name, **tags}, run_name=run_name)
+        run_name = redact(run_name)
+        tags = {MLFLOW_RUN_NAME: run_name, **_clean_tags(tags)}
+        run = self.client.create_run(self.experiment_id, tags=tags, run_name=run_name)
         self.run_id = run.info.run_id
         self.artifact_uri = run.info.artifact_uri
 
@@ -184,7 +289,7 @@ class TrackedRun:
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k[:250], v) for k, v in params.items()]
+        items = [Param(k[:250], v) for k, v in _clean_params(params).items()]
         for i in range(0, len(items), BATCH):
             self.client.log_batch(self.run_id, params=items[i : i + BATCH])
 
@@ -208,7 +313,7 @@ class TrackedRun:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
+        items = [RunTag(k, str(v)[:5000]) for k, v in _clean_tags(tags).items()]
         for i in range(0, len(items), BATCH):
             self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
 
@@ -220,6 +325,12 @@ class TrackedRun:
                 path = Path(tmp) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write(path)
+            for path in Path(tmp).rglob("*"):
+                if path.suffix in TEXT_ARTIFACTS:
+                    text = path.read_text(errors="replace")
+                    clean = redact(text)
+                    if clean != text:
+                        path.write_text(clean)
             self.client.log_artifacts(self.run_id, tmp)
 
     def log_children(self, children: list[tuple[str, Mapping, Mapping[str, float], Mapping[str, str]]]) -> None:
@@ -229,11 +340,12 @@ class TrackedRun:
 
         now = int(time.time() * 1000)
         for name, params, metrics, tags in children:
-            child_tags = {MLFLOW_RUN_NAME: name, PARENT_TAG: self.run_id, **tags}
+            name = redact(name)
+            child_tags = {MLFLOW_RUN_NAME: name, PARENT_TAG: self.run_id, **_clean_tags(tags)}
             run = self.client.create_run(self.experiment_id, start_time=now, tags=child_tags, run_name=name)
             self.client.log_batch(
                 run.info.run_id,
-                params=[Param(k[:250], str(v)[:PARAM_LIMIT]) for k, v in params.items()],
+                params=[Param(k[:250], str(v)[:PARAM_LIMIT]) for k, v in _clean_params(params).items()],
                 metrics=[Metric(k, finite(float(v)), now, 0) for k, v in metrics.items()],
             )
             self.client.set_terminated(run.info.run_id, "FINISHED", end_time=now)
@@ -242,7 +354,7 @@ class TrackedRun:
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:
-        message = str(error).strip() or type(error).__name__
+        message = redact(str(error).strip() or type(error).__name__)
         try:
             self.set_tags({"error": message.splitlines()[0], "error_type": type(error).__name__})
             self.log_files({"error.txt": lambda p: p.write_text(message + "\n")})

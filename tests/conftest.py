@@ -62,6 +62,10 @@ def _pg_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+SECRET_ROLE = "perplab_secret"
+SECRET_PASSWORD = "S3cr3t-Pa55-XYZ"  # must never show up in a store, an artifact, an output folder or a message
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster on a free local port (run as the ``postgres`` user when the
@@ -88,6 +92,8 @@ def postgres():
         subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+    hba = data / "pg_hba.conf"  # one role must give its password (first match wins): the secrets tests use it
+    hba.write_text(f"host all {SECRET_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
     try:
@@ -96,10 +102,16 @@ def postgres():
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as con:
             con.execute("CREATE DATABASE perplab")
             con.execute("CREATE DATABASE mlflow")
+            con.execute(f"CREATE ROLE {SECRET_ROLE} LOGIN PASSWORD '{SECRET_PASSWORD}'")
+            for db in ("secret_mlflow", "secret_perplab"):
+                con.execute(f"CREATE DATABASE {db} OWNER {SECRET_ROLE}")
+        secret = f"postgresql://{SECRET_ROLE}:{SECRET_PASSWORD}@127.0.0.1:{port}"
         yield {
             "port": port,
             "url": f"postgresql://postgres@127.0.0.1:{port}/perplab",
             "mlflow": f"postgresql://postgres@127.0.0.1:{port}/mlflow",
+            "secret_mlflow": f"{secret}/secret_mlflow",  # password authentication (scram-sha-256)
+            "secret_url": f"{secret}/secret_perplab",
         }
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")

@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from runner.errors import PerplabError, one_line
+from runner.errors import PerplabError, exit_unexpected, one_line
 from runner.report import make_console
 
 console = make_console()
@@ -167,6 +167,8 @@ def app(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: what arrived is archived; run the command again to resume\n")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - reported without secrets
+        exit_unexpected(exc)
     if code:
         sys.exit(code)
 

@@ -114,23 +114,33 @@ def _ffill_rows(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
-def _gap_report(times: np.ndarray, step: int) -> GapReport:
-    diffs = np.diff(times)
+def _gap_report(times: np.ndarray, step: int, first: int | None = None, last: int | None = None) -> GapReport:
+    """Bars missing between ``first`` and ``last`` (bar opens, inclusive; default: the rows' own
+    first and last): between rows, and before the first / after the last row inside the window."""
+    lo = int(times[0]) if first is None else min(first, int(times[0]))
+    hi = int(times[-1]) if last is None else max(last, int(times[-1]))
+    bounds = np.concatenate(([lo - step], times, [hi + step]))
+    diffs = np.diff(bounds)
     where = np.nonzero(diffs > step)[0]
     missing = int(((diffs[where] // step) - 1).sum())
-    return GapReport(missing, [iso(int(times[i]) + step) for i in where[:3]])
+    return GapReport(missing, [iso(int(bounds[i]) + step) for i in where[:3]])
 
 
-def _load_symbol(spec: DataSpec, symbol: str, step: int, src_step: int) -> tuple[pl.DataFrame, Path, str]:
+def _load_symbol(
+    spec: DataSpec, symbol: str, step: int, src_step: int
+) -> tuple[pl.DataFrame, Path, str, tuple[int, int]]:
+    """The symbol's bars in the window (resampled) and the first and last bar the window should have:
+    from its start, or the listing (the file's first row) when later, to its end."""
     path = kline_path(spec.root, spec.market, spec.source_interval, symbol)
     frame, sha = read_klines(path, src_step, spec.cache_dir)
+    listing = int(frame["time"][0]) // step * step
     lo = spec.start_ms - spec.start_ms % step
     frame = frame.filter((pl.col("time") >= lo) & (pl.col("time") < spec.end_ms))
     if step != src_step:
         frame = resample_ohlcv(frame, step)
     if frame.height == 0:
         raise DataError(f"{path}: no bars between {iso(spec.start_ms)} and {iso(spec.end_ms)}")
-    return frame, path, sha
+    return frame, path, sha, (max(lo, listing), (spec.end_ms - 1) // step * step)
 
 
 def align(frames: list[pl.DataFrame], step: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -168,6 +178,30 @@ def check_symbols(spec: DataSpec) -> None:
             )
 
 
+_RECENT: dict[tuple, MarketPanel] = {}  # the panels this process built last (pre-flight -> first job)
+
+
+def _files_key(spec: DataSpec) -> tuple:
+    """The data files a panel reads, by size and modification time (a changed file: a new panel)."""
+    out = []
+    for s in spec.symbols:
+        for path in (kline_path(spec.root, spec.market, spec.source_interval, s), funding_path(spec.root, s)):
+            st = path.stat() if path.is_file() else None
+            out.append((str(path), st.st_size if st else -1, st.st_mtime_ns if st else -1))
+    return tuple(out)
+
+
+def panel_for(spec: DataSpec) -> MarketPanel:
+    """``build_panel``, reusing the panel this process built for the same settings and files (the
+    pre-flight checks of a run build the panel its first job then uses)."""
+    key = (spec, _files_key(spec))
+    if key not in _RECENT:
+        panel = build_panel(spec)
+        _RECENT.clear()  # keep one: a sweep over windows must not hold every panel
+        _RECENT[key] = panel
+    return _RECENT[key]
+
+
 def build_panel(spec: DataSpec, report=None) -> MarketPanel:
     """Load, validate, resample and align every symbol; attach funding to settlement bars."""
     step = timeframe_ms(spec.timeframe)
@@ -182,9 +216,9 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
     frames: list[pl.DataFrame] = []
     gaps: dict[str, GapReport] = {}
     for symbol in spec.symbols:
-        frame, path, sha = _load_symbol(spec, symbol, step, src_step)
+        frame, path, sha, (first, last) = _load_symbol(spec, symbol, step, src_step)
         sources[str(path.relative_to(spec.root))] = sha
-        gap = _gap_report(frame["time"].to_numpy(), step)
+        gap = _gap_report(frame["time"].to_numpy(), step, first, last)
         gaps[symbol] = gap
         if gap.missing_bars:
             msg = f"{path}: {gap.missing_bars} missing bars in the window (first at {', '.join(gap.first)})"

@@ -13,6 +13,10 @@ FUNDING_COLUMNS = ("funding_time_utc", "funding_time_ms", "funding_rate")
 MARK_COLUMNS = ("open_time_utc", "open_time_ms", "open", "high", "low", "close")
 MARK_STEP_MS = 3_600_000
 PRICE_COLUMNS = ("open", "high", "low", "close")
+# bounds past which a value is absurd (and products of it overflow or swamp every other figure)
+MAX_PRICE = 1e12  # USDT per unit of the base asset
+MAX_VOLUME = 1e18  # base-asset units per bar
+MAX_FUNDING_RATE = 1.0  # |rate| per settlement (Binance caps are a few percent)
 INTERVAL_COLUMN = "funding_interval_hours"  # optional: the settlement's interval where the source gave it
 NULLABLE = {INTERVAL_COLUMN}
 READER_VERSION = "2"
@@ -63,16 +67,17 @@ def parse_numbers(
 def check_prices(label: object, frame: pl.DataFrame, first_line: int = 2) -> None:
     """Finite positive prices, a finite non-negative volume (when present) and consistent OHLC."""
     for c in PRICE_COLUMNS:
-        bad = ~frame[c].is_finite() | (frame[c] <= 0)
+        bad = ~frame[c].is_finite() | (frame[c] <= 0) | (frame[c] >= MAX_PRICE)
         if bad.any():
             row = _line(frame, bad, first_line)
-            raise DataError(f"{label}: line {row}: '{c}' must be a positive number, got {frame[c][row - first_line]}")
+            got = frame[c][row - first_line]
+            raise DataError(f"{label}: line {row}: '{c}' must be a positive number below {MAX_PRICE:g}, got {got}")
     if "volume" in frame.columns:
-        bad = ~frame["volume"].is_finite() | (frame["volume"] < 0)
+        bad = ~frame["volume"].is_finite() | (frame["volume"] < 0) | (frame["volume"] >= MAX_VOLUME)
         if bad.any():
             row = _line(frame, bad, first_line)
             got = frame["volume"][row - first_line]
-            raise DataError(f"{label}: line {row}: 'volume' must be >= 0 and finite, got {got}")
+            raise DataError(f"{label}: line {row}: 'volume' must be >= 0 and below {MAX_VOLUME:g}, got {got}")
     o, h, lo, c = (frame[x] for x in PRICE_COLUMNS)
     checks = (
         ((h < o) | (h < c), "high below open or close"),
@@ -142,9 +147,13 @@ def _validate_mark(path: Path, frame: pl.DataFrame, step_ms: int = MARK_STEP_MS)
 
 def check_funding(label: object, frame: pl.DataFrame, first_line: int = 2) -> None:
     """Finite rates and, where given, a positive whole funding interval in hours."""
-    bad = ~frame["funding_rate"].is_finite()
+    bad = ~frame["funding_rate"].is_finite() | (frame["funding_rate"].abs() > MAX_FUNDING_RATE)
     if bad.any():
-        raise DataError(f"{label}: line {_line(frame, bad, first_line)}: 'funding_rate' must be finite")
+        row = _line(frame, bad, first_line)
+        got = frame["funding_rate"][row - first_line]
+        raise DataError(
+            f"{label}: line {row}: 'funding_rate' must be finite and within +-{MAX_FUNDING_RATE:g}, got {got}"
+        )
     if INTERVAL_COLUMN in frame.columns:
         bad = (frame[INTERVAL_COLUMN] <= 0).fill_null(False)
         if bad.any():

@@ -12,6 +12,7 @@ from runner.data.source.binance import INTERVALS
 from runner.data.source.client import ClientSettings
 from runner.data.timeframes import parse_utc
 from runner.errors import ConfigError
+from runner.redact import redact
 
 COMMANDS = ("download", "update", "status", "verify", "rebuild")
 WRITERS = ("download", "update", "rebuild")
@@ -70,17 +71,12 @@ def _url(cfg: DictConfig, key: str, credentials: dict[str, tuple[str, str]]) -> 
     raw = _value(cfg, key)
     parts = urlsplit(str(raw)) if isinstance(raw, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = redact_url(str(raw)) if isinstance(raw, str) else raw
+        shown = redact(str(raw)) if isinstance(raw, str) else raw
         raise ConfigError(f"{key}={shown!r}: must be an http(s) URL like https://data.binance.vision")
     if parts.username is not None:
         credentials[parts.hostname] = (unquote(parts.username), unquote(parts.password or ""))
     host = parts.hostname + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, host, parts.path, parts.query, "")).rstrip("/")
-
-
-def redact_url(text: str) -> str:
-    """``scheme://user:***@host``: a URL's password (or token) hidden."""
-    return re.sub(r"(://[^/@:\s]*):[^/@\s]*@", r"\1:***@", text)
 
 
 def store_spec(cfg: DictConfig, check_root: bool = True) -> StoreSpec:

@@ -14,6 +14,7 @@ import numpy as np
 from kernels import enums as E
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
+from runner.values import on_grid
 
 OPS = (">", "<", "crosses_above", "crosses_below")
 
@@ -31,7 +32,7 @@ class Gene:
         """The threshold at ``u`` in [0, 1] of the gene's range, on its step grid."""
         lo, hi, step = self.level  # type: ignore[misc]
         k = int(np.floor(np.clip(u, 0.0, 1.0) * ((hi - lo) / step + 1 - 1e-9)))
-        return round(lo + k * step, 10)
+        return on_grid(lo, k, step)
 
     def period(self, u: float) -> int:
         return self.periods[min(int(np.clip(u, 0.0, 1.0) * len(self.periods)), len(self.periods) - 1)]

@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from runner.errors import ConfigError, PerplabError, one_line
+from runner.errors import ConfigError, PerplabError, exit_unexpected, one_line
 from runner.report import make_console
 
 console = make_console()
@@ -31,11 +31,17 @@ def settings(cfg: DictConfig) -> dict:
         raise ConfigError("promote.stage=archived: needs promote.version=N (the version to archive)")
     if not isinstance(p.get("strategy"), str) or not p["strategy"]:
         raise ConfigError(f"promote.strategy={p.get('strategy')!r}: must name a strategy, e.g. rsi")
+    from runner.promote.active_configs import postgres_url, probe
+    from runner.tracking import check_store
+
+    tracking = tracking_spec(cfg)
+    check_store(tracking.uri)
+    probe(postgres_url(p.get("postgres_url")))
     return {
         **p,
         "stage": stage,
         "gates": gate_settings(p.get("gates")),
-        "tracking": tracking_spec(cfg),
+        "tracking": tracking,
     }
 
 
@@ -82,14 +88,16 @@ def promote(cfg: DictConfig) -> int:
             return REJECTED
     model_cfg = reg.model_config(client, run)
     url = ac.postgres_url(s.get("postgres_url"))
-    if mv is None:
-        mv = reg.existing_version(client, name, run.info.run_id)
-        if mv is None:
-            with console.status(f"registering {name} from run {run.info.run_id}"):
-                mv = reg.register(client, run, name, model_cfg, reg.version_tags(run, model_cfg, s["objective"], gates))
-    version = str(mv.version)
-    uri = f"models:/{name}/{version}"
+    # PostgreSQL first: a promotion that cannot write active_configs changes nothing, not even the registry
     with ac.transaction(url) as cur:
+        if mv is None:
+            mv = reg.existing_version(client, name, run.info.run_id)
+            if mv is None:
+                with console.status(f"registering {name} from run {run.info.run_id}"):
+                    tags = reg.version_tags(run, model_cfg, s["objective"], gates)
+                    mv = reg.register(client, run, name, model_cfg, tags)
+        version = str(mv.version)
+        uri = f"models:/{name}/{version}"
         if cur is not None and s["stage"] == "production":
             ac.upsert(cur, _row(strategy, model_cfg, uri, int(version)))
         left = reg.transition(client, name, version, s["stage"]) if s["stage"] != "none" else []
@@ -132,6 +140,8 @@ def app(cfg: DictConfig) -> None:
     except PerplabError as exc:
         sys.stderr.write(one_line(exc) + "\n")
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - reported without secrets
+        exit_unexpected(exc)
     if code:
         sys.exit(code)
 

@@ -60,6 +60,27 @@ def postgres_url(configured: str | None) -> str | None:
     return configured or os.environ.get(ENV_VAR) or None
 
 
+def _connect(url: str):
+    import psycopg
+
+    from runner.errors import ConfigError
+    from runner.redact import redact
+
+    try:
+        return psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"promote.postgres_url={redact(url)}: cannot connect ({redact(reason)}); nothing changed"
+        ) from None
+
+
+def probe(url: str | None) -> None:
+    """Fail now (one line, nothing changed) when active_configs' database cannot be reached."""
+    if url:
+        _connect(url).close()
+
+
 @contextmanager
 def transaction(url: str | None):
     """A cursor inside one transaction (committed when the block ends cleanly), or None without a URL."""
@@ -68,7 +89,17 @@ def transaction(url: str | None):
         return
     import psycopg
 
-    with psycopg.connect(url, connect_timeout=10) as con:  # commits when the block ends, rolls back on error
+    from runner.errors import ConfigError
+    from runner.redact import redact
+
+    try:
+        con = psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"promote.postgres_url={redact(url)}: cannot connect ({redact(reason)}); nothing changed"
+        ) from None
+    with con:  # commits when the block ends, rolls back on error
         with con.cursor() as cur:
             cur.execute(DDL)
             yield cur

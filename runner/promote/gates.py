@@ -66,11 +66,13 @@ def check_gates(metrics: Mapping[str, float], tags: Mapping[str, str], settings:
             key = {"min_trades": "n_trades", "max_drawdown": "max_drawdown", "min_dsr": "dsr", "min_wfe": "wfe"}[name]
             value = metric(key)
             on = threshold is not None and (value is not None or name in ("min_trades", "max_drawdown"))
-            if value is None:
+            if not on:  # null turns a gate off (as does a statistic the run did not record, for DSR/WFE)
+                passed = True
+            elif value is None:
                 passed = False
             elif name == "max_drawdown":
                 passed = value <= float(threshold)  # type: ignore[arg-type]
             else:
-                passed = threshold is None or value >= float(threshold)  # type: ignore[arg-type]
+                passed = value >= float(threshold)  # type: ignore[arg-type]
         out.append(Gate(name, value, threshold, passed if on else True, on))
     return out

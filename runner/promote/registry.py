@@ -165,7 +165,10 @@ def transition(client, name: str, version: str, stage: str) -> list[str]:
     Production versions. Returns the versions that left Production."""
     before = {str(v.version) for v in client.get_latest_versions(name, stages=["Production"])}
     target = STAGES[stage]
-    client.transition_model_version_stage(name, version, target, archive_existing_versions=stage == "production")
+    if stage == "production":  # archived one by one: MLflow's archive_existing_versions fails on PostgreSQL
+        for old in sorted(before - {str(version)}):
+            client.transition_model_version_stage(name, old, STAGES["archived"])
+    client.transition_model_version_stage(name, version, target)
     mv = client.get_model_version(name, version)
     for alias in ALIASES:
         if alias != stage and alias in (mv.aliases or []):

@@ -13,6 +13,7 @@ from kernels import enums as E
 from runner.config import MAX_LEVERAGE, Axis, RunSpec
 from runner.errors import ConfigError
 from runner.search.spec import Dim, SearchSpec
+from runner.values import on_grid
 
 LABELS = {"strategy.direction": E.DIRECTIONS, "execution.fill_at": E.FILL_AT}
 LIMITS = {"leverage.value": (1.0, float(MAX_LEVERAGE), True), "sizing.fraction": (1e-9, 1.0, False)}
@@ -60,7 +61,7 @@ def snap(d: Dim, v) -> float:
     if d.integer:
         return float(round(v))
     if d.step:
-        v = min(d.high, d.low + round((v - d.low) / d.step) * d.step)
+        v = min(d.high, on_grid(d.low, round((v - d.low) / d.step), d.step))
     return round(v, 12)
 
 

@@ -269,6 +269,8 @@ class _Compiler:
         if node.op == "-":
             return a.plus(b, -1.0)
         if not b.terms:
+            if node.op == "/":
+                self.check_divisor(node.right, b.const, cond)
             return a.scaled(b.const if node.op == "*" else 1.0 / b.const)
         if node.op == "*" and not a.terms:
             return b.scaled(a.const)
@@ -280,6 +282,17 @@ class _Compiler:
             f"{self.strat.file}: {cond.where}: {cond.text!r}: {node} multiplies or divides series by an "
             "expression mixing series and parameters; write it as a sum of parameter x series terms"
         )
+
+    def check_divisor(self, divisor: Node, value: np.ndarray, cond: CondSpec) -> None:
+        """Refuse a division by parameters that are zero for some combination (a search can reach
+        values the strategy's defaults do not), naming that combination."""
+        bad = ~np.isfinite(value) | (value == 0.0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            at = ", ".join(f"{k}={v[i]:g}" for k, v in self.values.items() if k.startswith("strategy.params."))
+            raise ConfigError(
+                f"{self.strat.file}: {cond.where}={cond.text!r}: divides by {divisor} = {value[i]:g} for {at}"
+            )
 
     def distribute(self, a: _Lin, op: str, factor: Node) -> _Lin:
         terms: dict[str, tuple[Node, np.ndarray]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 from kernels import enums as E
 from runner.data.timeframes import TIMEFRAME_MS
 from runner.errors import ConfigError
-from runner.strategy.expr import Comparison, ParseError, parse_condition, refs
+from runner.strategy.expr import Bin, Comparison, Neg, Node, Num, ParseError, Ref, parse_condition, refs
 from runner.strategy.indicators import SOURCES, IndicatorType, indicator_type
 from runner.values import expand
 
@@ -310,6 +310,47 @@ def _check_refs(ctx: _Ctx, where: str, text: str, cmp: Comparison, spec: Strateg
             raise ctx.bad(where, text, f"unknown name {name!r}; valid: {', '.join(valid)}")
 
 
+def _divisors(node: Node) -> list[Node]:
+    """Right-hand sides of every division in an expression."""
+    if isinstance(node, Bin):
+        own = [node.right] if node.op == "/" else []
+        return own + _divisors(node.left) + _divisors(node.right)
+    if isinstance(node, Neg):
+        return _divisors(node.operand)
+    return []
+
+
+def _constant(node: Node, env: dict[str, np.ndarray]) -> np.ndarray:
+    """Value of a number-and-parameter expression at every combination in ``env``."""
+    if isinstance(node, Num):
+        return np.float64(node.value)
+    if isinstance(node, Ref):
+        return env[node.name]
+    if isinstance(node, Neg):
+        return -_constant(node.operand, env)
+    a, b = _constant(node.left, env), _constant(node.right, env)
+    with np.errstate(all="ignore"):
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+
+
+def _check_division(ctx: _Ctx, where: str, text: str, cmp: Comparison, spec: StrategySpec) -> None:
+    """A division by a number, or by parameters that are zero (or not finite) for some combination,
+    is refused naming the combination; a division by a series is left to the data (NaN: no signal)."""
+    for node in (cmp.lhs, cmp.rhs, cmp.rhs2):
+        for div in _divisors(node) if node is not None else []:
+            names = list(dict.fromkeys(refs(div)))
+            if any(n not in spec.params for n in names):
+                continue
+            grids = np.meshgrid(*(np.asarray(spec.params[n].values) for n in names), indexing="ij")
+            env = {n: g.reshape(-1) for n, g in zip(names, grids, strict=True)}
+            value = np.broadcast_to(_constant(div, env), (max(1, grids[0].size) if grids else 1,))
+            bad = ~np.isfinite(value) | (value == 0.0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                at = ", ".join(f"strategy.params.{n}={env[n][i]:g}" for n in names)
+                raise ctx.bad(where, text, f"divides by {div} = {value[i]:g}" + (f" for {at}" if at else ""))
+
+
 def _groups(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> dict[int, list[list[CondSpec]]]:
     groups: dict[int, list[list[CondSpec]]] = {g: [] for g in GROUPS.values()}
     for part in ("entry", "exit"):
@@ -347,6 +388,7 @@ def _groups(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> dict[int, lis
                     except ParseError as exc:
                         raise ctx.bad(w, text, f"{exc}") from None
                     _check_refs(ctx, w, text, cmp, spec)
+                    _check_division(ctx, w, text, cmp, spec)
                     clause.append(CondSpec(w, text, cmp))
                 groups[GROUPS[(part, side)]].append(clause)
     return groups

@@ -10,10 +10,13 @@ Grammar::
     atom      := NUMBER | NAME ["." NAME] | "(" expr ")"
 """
 
+import math
 import re
 from dataclasses import dataclass
 
 COMPARATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below")
+MAX_TOKENS = 400  # a condition longer than this is not a strategy, it is an accident (or an attack)
+MAX_DEPTH = 64  # nested parentheses and signs
 OPERATORS = (*COMPARATORS, "between")
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
@@ -94,8 +97,18 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
 class _Parser:
     def __init__(self, text: str):
         self.text = text
+        if len(text) > 20 * MAX_TOKENS:
+            raise ParseError(f"{len(text):,} characters; a condition has at most {MAX_TOKENS} tokens")
         self.tokens = tokenize(text)
+        if len(self.tokens) > MAX_TOKENS:
+            raise ParseError(f"{len(self.tokens):,} tokens; a condition has at most {MAX_TOKENS}")
         self.i = 0
+        self.depth = 0
+
+    def _deeper(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError(f"nested deeper than {MAX_DEPTH} levels at position {pos}")
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -125,20 +138,27 @@ class _Parser:
         tok = self.peek()
         if tok and tok[1] == "-":
             self.i += 1
+            self._deeper(tok[2])
             inner = self.unary()
+            self.depth -= 1
             return Num(-inner.value) if isinstance(inner, Num) else Neg(inner)
         return self.atom()
 
     def atom(self) -> Node:
         kind, text, pos = self.take()
         if kind == "num":
-            return Num(float(text))
+            value = float(text)
+            if not math.isfinite(value):
+                raise ParseError(f"the number {text} at position {pos} is not finite (too large for a float)")
+            return Num(value)
         if kind == "name":
             if text in OPERATORS or text == "and":
                 raise ParseError(f"expected an operand at position {pos}, found the operator {text!r}")
             return Ref(text)
         if text == "(":
+            self._deeper(pos)
             node = self.expr()
+            self.depth -= 1
             close = self.peek()
             if not close or close[1] != ")":
                 raise ParseError(f"missing ')' for the '(' at position {pos}")
