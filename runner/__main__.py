@@ -14,13 +14,17 @@ def _validate(cfg) -> None:
     from runner.config import validate
     from runner.data.panel import check_symbols, panel_for
     from runner.data.timeframes import timeframe_ms
+    from runner.errors import DataFileError
     from runner.filters.pipeline import plan
     from runner.tracking import check_store
 
     spec = validate(cfg)
     check_store(spec.tracking.uri)
     check_symbols(spec.data)
-    panel = panel_for(spec.data)
+    try:
+        panel = panel_for(spec.data)
+    except DataFileError:  # a corrupt file: the job fails on it and is recorded FAILED; the sweep goes on
+        return
     plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), 0)
     if spec.strategy.signals is not None:
         from runner.strategy.signals_file import load_signals

@@ -324,6 +324,10 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
 
     capital = _scalar(cfg, "account.initial_capital", 0.0, 1e12, lo_open=True)
     data = data_spec(cfg, resolve_data)
+    if resolve_data:  # a symbol without data is "unknown" before it is "without exchange rules"
+        from runner.data.panel import check_symbols
+
+        check_symbols(data)
     metric = _get(cfg, "objective.metric")
     if metric not in METRICS:
         raise ConfigError(f"objective.metric={metric!r}: valid: {', '.join(METRICS)}")

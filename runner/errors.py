@@ -12,7 +12,11 @@ class ConfigError(PerplabError):
 
 
 class DataError(PerplabError):
-    """An unreadable or invalid market data file."""
+    """Market data that cannot serve the run (a window without bars, gaps under gap_policy=error...)."""
+
+
+class DataFileError(DataError):
+    """An unreadable or invalid market data file (a job meeting one fails and is recorded FAILED)."""
 
 
 def one_line(exc: BaseException) -> str:

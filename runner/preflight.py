@@ -51,20 +51,28 @@ def expand_shorthand(args: list[str]) -> list[str]:
     ``+experiment=x`` is ``experiment=x``.
     """
     out = []
-    presets = set(_group_options("leverage"))
     for arg in args:
         if arg.startswith("+experiment="):  # the lightning-hydra-template spelling; experiment is a group here
             arg = arg[1:]
         m = _LEVERAGE_SHORTHAND.match(arg)
         p = _PARAM_SHORTHAND.match(arg)
         value = m.group(1) if m else ""
-        if m and (_SWEEP_FUNCTION.match(value) or any(v.strip() not in presets for v in value.strip("[]").split(","))):
+        items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+        if m and (not items or _SWEEP_FUNCTION.match(value) or any(_number(v) for v in items)):
             out.append(f"leverage.value={value}")
         elif p:
             out.append(f"{p.group(1)}.default={p.group(2)}")
         else:
             out.append(arg)
     return out
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _group_options(group: str) -> list[str]:
@@ -118,7 +126,7 @@ def _explain(exc: Exception, overrides: list[str], config_name: str = "config") 
                 key = ".".join(parts[: depth + 1])
                 hint = f"; valid keys under {parent}: {', '.join(map(str, node.keys()))}"
                 break
-        return ConfigError(f"override '{key}': no such key{hint} (prefix + to add a new key)")
+        return ConfigError(f"override '{key}': no such key{hint}")
     return ConfigError(f"invalid override: {first}")
 
 

@@ -130,12 +130,15 @@ def check_store(uri: str) -> None:
 
 
 def _check_writable(folder: Path, shown: str) -> None:
+    """The folder, or the nearest existing folder above it (where it would be created), accepts a
+    file; nothing is left behind."""
     probe = folder
-    while not probe.exists() and probe != probe.parent:
+    while not probe.is_dir() and probe != probe.parent:
+        if probe.exists():  # a file where a folder should be
+            break
         probe = probe.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".perplab-probe-"):
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".perplab-probe-"):
             pass
     except OSError as exc:
         raise ConfigError(

@@ -133,13 +133,17 @@ def _load_symbol(
     from its start, or the listing (the file's first row) when later, to its end."""
     path = kline_path(spec.root, spec.market, spec.source_interval, symbol)
     frame, sha = read_klines(path, src_step, spec.cache_dir)
-    listing = int(frame["time"][0]) // step * step
+    full_first, full_last = int(frame["time"][0]), int(frame["time"][-1])
+    listing = full_first // step * step
     lo = spec.start_ms - spec.start_ms % step
     frame = frame.filter((pl.col("time") >= lo) & (pl.col("time") < spec.end_ms))
     if step != src_step:
         frame = resample_ohlcv(frame, step)
     if frame.height == 0:
-        raise DataError(f"{path}: no bars between {iso(spec.start_ms)} and {iso(spec.end_ms)}")
+        raise ConfigError(
+            f"data.start={iso(spec.start_ms)} .. data.end={iso(spec.end_ms)}: {path} has no bars in that window "
+            f"(it covers {iso(int(full_first))} .. {iso(int(full_last))})"
+        )
     return frame, path, sha, (max(lo, listing), (spec.end_ms - 1) // step * step)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from runner.errors import DataError
+from runner.errors import DataFileError
 
 KLINE_COLUMNS = ("open_time_utc", "open_time_ms", "open", "high", "low", "close", "volume")
 FUNDING_COLUMNS = ("funding_time_utc", "funding_time_ms", "funding_rate")
@@ -42,12 +42,12 @@ def _read_text(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] =
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # polars raises several types for malformed files
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise DataFileError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+        raise DataFileError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
     if frame.height == 0:
-        raise DataError(f"{path}: no rows")
+        raise DataFileError(f"{path}: no rows")
     return frame.select(*columns, *(c for c in optional if c in frame.columns))
 
 
@@ -60,7 +60,9 @@ def parse_numbers(
         bad = parsed[c].is_null() & frame[c].is_not_null() if c in NULLABLE else parsed[c].is_null()
         if bad.any():
             row = _line(frame, bad, first_line)
-            raise DataError(f"{label}: line {row}: column '{c}' has unparsable value {frame[c][row - first_line]!r}")
+            raise DataFileError(
+                f"{label}: line {row}: column '{c}' has unparsable value {frame[c][row - first_line]!r}"
+            )
     return parsed
 
 
@@ -71,13 +73,13 @@ def check_prices(label: object, frame: pl.DataFrame, first_line: int = 2) -> Non
         if bad.any():
             row = _line(frame, bad, first_line)
             got = frame[c][row - first_line]
-            raise DataError(f"{label}: line {row}: '{c}' must be a positive number below {MAX_PRICE:g}, got {got}")
+            raise DataFileError(f"{label}: line {row}: '{c}' must be a positive number below {MAX_PRICE:g}, got {got}")
     if "volume" in frame.columns:
         bad = ~frame["volume"].is_finite() | (frame["volume"] < 0) | (frame["volume"] >= MAX_VOLUME)
         if bad.any():
             row = _line(frame, bad, first_line)
             got = frame["volume"][row - first_line]
-            raise DataError(f"{label}: line {row}: 'volume' must be >= 0 and below {MAX_VOLUME:g}, got {got}")
+            raise DataFileError(f"{label}: line {row}: 'volume' must be >= 0 and below {MAX_VOLUME:g}, got {got}")
     o, h, lo, c = (frame[x] for x in PRICE_COLUMNS)
     checks = (
         ((h < o) | (h < c), "high below open or close"),
@@ -86,7 +88,7 @@ def check_prices(label: object, frame: pl.DataFrame, first_line: int = 2) -> Non
     )
     for bad, what in checks:
         if bad.any():
-            raise DataError(f"{label}: line {_line(frame, bad, first_line)}: OHLC violation ({what})")
+            raise DataFileError(f"{label}: line {_line(frame, bad, first_line)}: OHLC violation ({what})")
 
 
 def check_order(
@@ -99,17 +101,17 @@ def check_order(
     dup = (diffs == 0).fill_null(False)
     if dup.any():
         row = _line(frame, dup, first_line)
-        raise DataError(f"{label}: line {row}: duplicate timestamp {text[row - first_line]}")
+        raise DataFileError(f"{label}: line {row}: duplicate timestamp {text[row - first_line]}")
     unsorted = (diffs < 0).fill_null(False)
     if unsorted.any():
         row = _line(frame, unsorted, first_line)
         i = row - first_line
-        raise DataError(f"{label}: line {row}: timestamps not increasing ({text[i]} after {text[i - 1]})")
+        raise DataFileError(f"{label}: line {row}: timestamps not increasing ({text[i]} after {text[i - 1]})")
     if step_ms:
         off = (frame[ms] % step_ms) != 0
         if off.any():
             row = _line(frame, off, first_line)
-            raise DataError(f"{label}: line {row}: timestamp {text[row - first_line]} is off the bar grid")
+            raise DataFileError(f"{label}: line {row}: timestamp {text[row - first_line]} is off the bar grid")
 
 
 def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: int | None) -> pl.DataFrame:
@@ -118,14 +120,14 @@ def _check_times(path: Path, frame: pl.DataFrame, iso: str, ms: str, step_ms: in
     bad = stamps.is_null()
     if bad.any():
         row = _line(frame, bad)
-        raise DataError(
+        raise DataFileError(
             f"{path}: line {row}: '{iso}' value {frame[iso][row - 2]!r} is not a UTC timestamp "
             f"like 2020-01-01T00:00:00Z"
         )
     disagree = stamps.dt.epoch("ms") != frame[ms]
     if disagree.any():
         row = _line(frame, disagree)
-        raise DataError(f"{path}: line {row}: '{iso}' and '{ms}' disagree")
+        raise DataFileError(f"{path}: line {row}: '{iso}' and '{ms}' disagree")
     check_order(path, frame, ms, step_ms, shown=iso)
     return frame
 
@@ -151,13 +153,13 @@ def check_funding(label: object, frame: pl.DataFrame, first_line: int = 2) -> No
     if bad.any():
         row = _line(frame, bad, first_line)
         got = frame["funding_rate"][row - first_line]
-        raise DataError(
+        raise DataFileError(
             f"{label}: line {row}: 'funding_rate' must be finite and within +-{MAX_FUNDING_RATE:g}, got {got}"
         )
     if INTERVAL_COLUMN in frame.columns:
         bad = (frame[INTERVAL_COLUMN] <= 0).fill_null(False)
         if bad.any():
-            raise DataError(f"{label}: line {_line(frame, bad, first_line)}: '{INTERVAL_COLUMN}' must be >= 1")
+            raise DataFileError(f"{label}: line {_line(frame, bad, first_line)}: '{INTERVAL_COLUMN}' must be >= 1")
 
 
 def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
@@ -179,7 +181,7 @@ def _validate_funding(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
 def _cached(path: Path, kind: str, cache_dir: Path | None, build) -> tuple[pl.DataFrame, str]:
     """Validated table for ``path``, from a parquet cache keyed by the file's sha256."""
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataFileError(f"{path}: file not found")
     sha = file_sha256(path)
     target = None
     if cache_dir is not None:

@@ -112,6 +112,10 @@ def store_spec(cfg: DictConfig, check_root: bool = True) -> StoreSpec:
         weight_share=_number(cfg, "source.weight_share", 0.01, 1),
         weight_window_s=_number(cfg, "source.weight_window_s", 0.1, 3600),
     )
+    if check_root and command in ("update", "rebuild") and not (root / "archive" / "index.sqlite").is_file():
+        raise ConfigError(
+            f"data.root={root}: no series stored yet (no archive/index.sqlite); run python -m runner.data download"
+        )
     credentials: dict[str, tuple[str, str]] = {}
     archive_url = _url(cfg, "source.archive_url", credentials)
     rest_url = _url(cfg, "source.rest_url", credentials)

@@ -452,7 +452,9 @@ def _stops(ctx: _Ctx, raw: dict[str, Any], spec: StrategySpec) -> list[StopSpec]
         if "percent" in body:
             if set(body) != {"percent"}:
                 raise ctx.error(key, f"{dict(body)}: a percent stop is {{percent: 2}}")
-            value = _value(ctx, f"{key}.percent", body["percent"], spec.params, 0.0, 1000.0, False)
+            # a stop 100 % or more below a long's entry never triggers; a take-profit may be far away
+            low, high = (0.001, 1000.0) if name == "take_profit" else (0.001, 99.99)
+            value = _value(ctx, f"{key}.percent", body["percent"], spec.params, low, high, False)
             out.append(StopSpec(kind, "percent", value, None))
         elif "atr" in body:
             if set(body) != {"atr", "multiple"}:

@@ -83,7 +83,7 @@ def test_sweep_over_an_indicator_parameter(tmp_path: Path) -> None:
         (["leverage=1,300", "-m"], "error: leverage.value=300"),
         (
             ["data.symbols=[BTCUSDT,NOPEUSDT]"],
-            "error: data.symbols: NOPEUSDT has no exchange rules (brackets, lot filters) in exchange.symbols",
+            "error: data.symbols: unknown symbol 'NOPEUSDT'; available in",
         ),
         (
             ["data.start=2025-01-01", "data.end=2024-01-01"],

@@ -92,7 +92,7 @@ def test_lists_and_ranges_form_the_grid() -> None:
         ("fees.slippage_impact=-1", "fees.slippage_impact=-1"),
         ("exchange.symbols.BTCUSDT.brackets=[[300000,0.004,150,0],[800000,0.005,100,301]]", "cum must be 300"),
         ("exchange.symbols.BTCUSDT.qty_step=-1", "exchange.symbols.BTCUSDT.qty_step=-1: must be a number >= 0"),
-        ("data.symbols=[BTCUSDT,DOGEUSDT]", "data.symbols: DOGEUSDT has no exchange rules"),
+        ("data.symbols=[BTCUSDT,DOGEUSDT]", "data.symbols: unknown symbol 'DOGEUSDT'; available in"),
         ("sizing=kelly", None),
         ("account.initial_capital=[1000,2000]", "must be a single number, not a grid"),
     ],
