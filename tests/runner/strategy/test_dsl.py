@@ -109,7 +109,7 @@ def test_any_groups_and_between() -> None:
         ({"entry__middle": ["rsi < 3"]}, "strategy.entry.middle: valid sides: long, short"),
         ({"entry": None}, "strategy.entry: no entry conditions"),
         ({"stop_loss": 2}, "strategy.stop_loss=2: give {percent: 2} or {atr: <indicator>, multiple: 3}"),
-        ({"stop_loss": {"percent": -1}}, "strategy.stop_loss.percent=-1: must be a number from 0 to 1000"),
+        ({"stop_loss": {"percent": -1}}, "strategy.stop_loss.percent=-1: must be a number from 0.001 to 99.99"),
         ({"stop_loss": {"atr": "atrx", "multiple": 2}}, "strategy.stop_loss.atr='atrx': must name an indicator"),
         ({"stop_loss": {"atr": "rsi"}}, "an ATR stop is {atr: <indicator>, multiple: 3}"),
         ({"time_filters": {"sessions": ["8-16"]}}, "strategy.time_filters.sessions[0]='8-16': a UTC window"),
