@@ -27,6 +27,8 @@ from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, client_for, experiment_id, finite, flatten, git_info
 
 SWEEP_ENV = "PERPLAB_SWEEP_ID"
+OPTUNA_STUDY_ENV = "PERPLAB_OPTUNA_STUDY"
+OPTUNA_TRIAL_ENV = "PERPLAB_OPTUNA_TRIAL"
 OVERRIDES_ENV = "PERPLAB_ARGV"
 console = make_console(stderr=True)
 
@@ -65,6 +67,9 @@ def run_job(cfg: DictConfig) -> float:
     }
     if sweep:
         tags.update({"sweep_id": sweep, "job_num": str(num)})
+    for env, tag in ((OPTUNA_STUDY_ENV, "optuna_study"), (OPTUNA_TRIAL_ENV, "optuna_trial")):
+        if os.environ.get(env):  # a trial of hydra/sweeper=optuna (set per job by the sweeper)
+            tags[tag] = os.environ[env]
     name = f"{cfg.strategy.name}" + (f" #{num} " + " ".join(overrides) if multirun else "")
     resume_id = None
     if spec is not None and spec.search.active:
@@ -141,7 +146,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         **({f"exchange_rules.{s}": v for s, v in spec.instruments.sources.items()} if spec.instruments else {}),
     }
     run.set_tags(data_tags)
-    ev, schedule = _evaluate(spec, panel, run)
+    ev, schedule = _evaluate(spec, panel, run, cfg)
     metrics = ev.metrics
     ctx = Context(
         metrics,
@@ -237,13 +242,17 @@ def _combo_files(spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: i
     return record_files(prefix, frame, rec.trades, write_report)
 
 
-def _evaluate(spec: RunSpec, panel, run: TrackedRun) -> tuple[Evaluation, Plan]:
+def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[Evaluation, Plan]:
     """The grid in one kernel call (a few, with progress), or a search's candidates."""
     resumed = bool(spec.search.resume)
     if spec.search.method == "nevergrad":
         from runner.search.job import param_search
 
         return param_search(spec, panel, run, console, resumed)
+    if spec.search.method == "optuna":
+        from runner.search.optuna_job import optuna_search
+
+        return optuna_search(spec, panel, run, cfg, console, resumed)
     if spec.search.method == "discover":
         from runner.discovery.job import discover
 

@@ -356,7 +356,13 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
             "sizing.method=risk_per_trade: the strategy has no stop-loss to size by; add strategy.stop_loss "
             "({percent: 2} or {atr: <indicator>, multiple: 3}) or pick another sizing method"
         )
-    if spec.search.method == "nevergrad":  # checked before anything runs
+    if spec.search.method == "optuna" and spec.search.optuna.pruner != "none":
+        if spec.filters.walk_forward is None or spec.search.pareto:
+            raise ConfigError(
+                f"search.pruner={spec.search.optuna.pruner}: prunes on the first walk-forward window's in-sample "
+                "objective; it needs filters=walk_forward (or all) and a single objective (search.pareto=false)"
+            )
+    if spec.search.method in ("nevergrad", "optuna"):  # checked before anything runs
         from runner.search.space import build_space
 
         build_space(spec, spec.search)

@@ -9,6 +9,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, Transformer
 from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -197,10 +198,9 @@ def _fmt(value: Any) -> str:
 
 def _value(ret) -> float | None:
     """A job's objective, or None when it failed or returned nothing usable (NaN: liquidated, no survivor)."""
-    try:
-        value = ret.return_value
-    except Exception:
+    if ret.status != JobStatus.COMPLETED:  # reading a failed job's value would print its overrides
         return None
+    value = ret.return_value
     try:
         value = float(value)
     except (TypeError, ValueError):

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +84,12 @@ class MarketPanel:
     def days(self) -> np.ndarray:
         """UTC day number of each bar (what the daily loss limit counts in)."""
         return np.ascontiguousarray(self.times // 86_400_000, dtype=np.int64)
+
+    def head(self, n: int) -> "MarketPanel":
+        """The first ``n`` bars (indicators and the simulation are causal: a prefix run sees exactly
+        what the full run saw up to there)."""
+        cut = {k: np.ascontiguousarray(getattr(self, k)[:n]) for k in BAR_ARRAYS}
+        return replace(self, **cut)
 
     def frame(self, symbol: str) -> pl.DataFrame:
         """One asset's aligned bars as a polars frame (for users and tests)."""
@@ -182,6 +188,7 @@ def check_symbols(spec: DataSpec) -> None:
             )
 
 
+BAR_ARRAYS = ("times", "open", "high", "low", "close", "volume", "tradable", "funding", "settle")
 _RECENT: dict[tuple, MarketPanel] = {}  # the panels this process built last (pre-flight -> first job)
 
 

@@ -29,6 +29,11 @@ def settings(cfg: DictConfig) -> dict:
         raise ConfigError(f"promote.version={version!r}: must be a registered version number (1, 2, ...)")
     if stage == "archived" and version is None:
         raise ConfigError("promote.stage=archived: needs promote.version=N (the version to archive)")
+    study = p.get("study")
+    if study is not None and (not isinstance(study, str) or not study.strip() or "'" in study):
+        raise ConfigError(f"promote.study={study!r}: the name of an Optuna study, or null")
+    if study and p.get("run_id"):
+        raise ConfigError("promote.study and promote.run_id: give one of them")
     if not isinstance(p.get("strategy"), str) or not p["strategy"]:
         raise ConfigError(f"promote.strategy={p.get('strategy')!r}: must name a strategy, e.g. rsi")
     from runner.promote.active_configs import postgres_url, probe
@@ -72,6 +77,11 @@ def promote(cfg: DictConfig) -> int:
         except Exception:
             raise ConfigError(f"promote.version={s['version']}: {name} has no such version") from None
         run = client.get_run(mv.run_id)
+    elif s.get("study"):
+        from runner.search.study import default_storage
+
+        mv = None
+        run = reg.study_run(client, s["study"], s.get("study_storage") or default_storage(s["tracking"].uri))
     else:
         mv = None
         run = reg.select_run(client, s["tracking"].experiment, s["run_id"], s["objective"], s["maximize"])

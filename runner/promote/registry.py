@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import PROJECT_ROOT
 from runner.children import KIND_TAG
 from runner.errors import ConfigError
+from runner.redact import redact
 
 # stages are deprecated upstream but still the registry's lifecycle; aliases are kept in step with them
 warnings.filterwarnings("ignore", message=".*[Ss]tages.*", category=FutureWarning)
@@ -48,6 +49,32 @@ def select_run(client, experiment: str, run_id: str | None, objective: str, maxi
             "filters left no survivor has none); name one with promote.run_id=..."
         )
     return max(scored, key=lambda vr: vr[0] if maximize else -vr[0])[1]
+
+
+def study_run(client, study: str, storage_url: str):
+    """The FINISHED MLflow run behind an Optuna study's best trial: the trial's own run when the study
+    came from ``hydra/sweeper=optuna`` (a run per trial), else the newest job run that searched the
+    study in-job (``search=optuna``: its best combination is the search's choice)."""
+    import optuna
+
+    from runner.search import study as st
+
+    try:
+        best = optuna.load_study(study_name=study, storage=st.storage(storage_url)).best_trial
+    except KeyError:
+        raise ConfigError(f"promote.study={study}: no such study in {redact(storage_url)}") from None
+    except (ValueError, RuntimeError) as exc:  # no complete trial, or several objectives
+        raise ConfigError(f"promote.study={study}: {str(exc).splitlines()[0]}") from None
+    ids = [e.experiment_id for e in client.search_experiments()]
+    query = f"tags.optuna_study = '{study}' and attributes.status = 'FINISHED'"
+    found = client.search_runs(ids, query, order_by=["attributes.start_time DESC"])
+    own = [r for r in found if r.data.tags.get("optuna_trial") == str(best.number)]
+    if own:
+        return own[0]
+    jobs = [r for r in found if "optuna_trial" not in r.data.tags]
+    if not jobs:
+        raise ConfigError(f"promote.study={study}: no finished run holds its best trial ({best.number})")
+    return jobs[0]
 
 
 def model_config(client, run) -> DictConfig:

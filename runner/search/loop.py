@@ -120,7 +120,7 @@ def run_search(
                 opt.tell(cand, loss)
             state.told += n
             state.generation += 1
-            ev.history.append(_summary(fit, ev.history))
+            ev.history.append(generation_summary(fit, ev.history))
             if on_generation is not None:
                 on_generation(state)
             if progress is not None:
@@ -131,7 +131,7 @@ def run_search(
 HISTORY_METRICS = ("search_best", "search_median", "search_best_so_far", "search_valid")  # stepped, per generation
 
 
-def _summary(f: np.ndarray, history: list[dict[str, float]]) -> dict[str, float]:
+def generation_summary(f: np.ndarray, history: list[dict[str, float]]) -> dict[str, float]:
     """Fitness of one generation's candidates (met before or not)."""
     finite = f[np.isfinite(f)]
     before = [h["search_best_so_far"] for h in history if math.isfinite(h["search_best_so_far"])]

@@ -6,7 +6,9 @@ from typing import Any
 
 from runner.errors import ConfigError
 
-METHODS = ("none", "nevergrad", "discover")
+METHODS = ("none", "nevergrad", "optuna", "discover")
+SAMPLERS = ("tpe", "cmaes", "nsga2", "nsga3", "gp", "random", "grid")
+PRUNERS = ("none", "liquidated", "median")
 OPTIMIZERS = (
     "NGOpt",
     "TwoPointsDE",
@@ -18,6 +20,21 @@ OPTIMIZERS = (
     "RandomSearch",
 )
 FIELDS = ("method", "optimizer", "budget", "num_workers", "seed", "pareto", "resume", "space", "discover")
+OPTUNA_FIELDS = (
+    "method",
+    "sampler",
+    "sampler_options",
+    "budget",
+    "batch",
+    "seed",
+    "pareto",
+    "resume",
+    "storage",
+    "study_name",
+    "workers",
+    "pruner",
+    "space",
+)
 
 
 @dataclass(frozen=True)
@@ -45,10 +62,25 @@ class SearchSpec:
     resume: str | None = None
     space: tuple[Dim, ...] = ()
     discover: dict[str, Any] = field(default_factory=dict)
+    optuna: "OptunaSpec | None" = None
 
     @property
     def active(self) -> bool:
         return self.method != "none"
+
+
+@dataclass(frozen=True)
+class OptunaSpec:
+    """``search=optuna``: ``batch`` trials asked at once and evaluated in one kernel call, in a study
+    persisted in ``storage`` (None: SQLite beside the MLflow store) shared by ``workers`` processes."""
+
+    sampler: str = "tpe"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    batch: int = 20
+    storage: str | None = None
+    study_name: str | None = None
+    workers: int = 1
+    pruner: str = "none"
 
 
 def _int(raw: Mapping, key: str, lo: int, hi: int) -> int:
@@ -111,21 +143,33 @@ def search_spec(raw: Any) -> SearchSpec:
         return SearchSpec()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"search={raw!r}: choose a config of the search group: none, nevergrad, discover")
-    unknown = sorted(set(raw) - set(FIELDS))
+    valid = OPTUNA_FIELDS if raw.get("method") == "optuna" else FIELDS
+    unknown = sorted(set(raw) - set(valid))
     if unknown:
-        raise ConfigError(f"search.{unknown[0]}: unknown setting; valid: {', '.join(FIELDS)}")
+        raise ConfigError(f"search.{unknown[0]}: unknown setting; valid: {', '.join(valid)}")
     method = raw.get("method", "none")
     if method not in METHODS:
         raise ConfigError(f"search.method={method!r}: valid: {', '.join(METHODS)}")
     if method == "none":
         return SearchSpec()
+    if method == "optuna":
+        return _optuna_spec(raw)
     optimizer = raw.get("optimizer", "TwoPointsDE")
     import nevergrad as ng
 
     if optimizer not in ng.optimizers.registry:
         raise ConfigError(f"search.optimizer={optimizer!r}: not a nevergrad optimizer; e.g. {', '.join(OPTIMIZERS)}")
-    budget = _int(raw, "budget", 1, 10_000_000)
+    budget, seed, pareto, resume, dims = _common(raw)
     workers = _int(raw, "num_workers", 1, 100_000)
+    discover = raw.get("discover") or {}
+    if not isinstance(discover, Mapping):
+        raise ConfigError(f"search.discover={discover!r}: must be a mapping")
+    return SearchSpec(method, optimizer, budget, workers, seed, pareto, resume, dims, dict(discover))
+
+
+def _common(raw: Mapping) -> tuple[int, int, bool, str | None, tuple[Dim, ...]]:
+    """budget, seed, pareto, resume and the space: what every search takes."""
+    budget = _int(raw, "budget", 1, 10_000_000)
     seed = _int(raw, "seed", 0, 2**31 - 1)
     pareto = raw.get("pareto", False)
     if not isinstance(pareto, bool):
@@ -136,8 +180,42 @@ def search_spec(raw: Any) -> SearchSpec:
     space = raw.get("space") or {}
     if not isinstance(space, Mapping):
         raise ConfigError(f"search.space={space!r}: must map config keys to {{type, low, high}} or {{choices}}")
-    dims = tuple(_dim(k, v) for k, v in _flat(space).items())
-    discover = raw.get("discover") or {}
-    if not isinstance(discover, Mapping):
-        raise ConfigError(f"search.discover={discover!r}: must be a mapping")
-    return SearchSpec(method, optimizer, budget, workers, seed, pareto, resume, dims, dict(discover))
+    return budget, seed, pareto, resume, tuple(_dim(k, v) for k, v in _flat(space).items())
+
+
+def _optuna_spec(raw: Mapping) -> SearchSpec:
+    budget, seed, pareto, resume, dims = _common(raw)
+    sampler = raw.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"search.sampler={sampler!r}: valid: {', '.join(SAMPLERS)}")
+    if pareto and sampler not in ("nsga2", "nsga3", "tpe", "random", "gp"):
+        raise ConfigError(f"search.sampler={sampler}: a Pareto search needs nsga2, nsga3, tpe, gp or random")
+    options = raw.get("sampler_options") or {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"search.sampler_options={options!r}: must be a mapping of the sampler's arguments")
+    storage = raw.get("storage")
+    if storage is not None:
+        scheme = str(storage).split(":", 1)[0].split("+", 1)[0]
+        if not isinstance(storage, str) or scheme not in ("sqlite", "postgresql", "mysql"):
+            from runner.redact import redact
+
+            raise ConfigError(
+                f"search.storage={redact(str(storage))!r}: an RDB URL (sqlite:///<file>, "
+                "postgresql://user:password@host/db) or null (SQLite beside the MLflow store)"
+            )
+    name = raw.get("study_name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"search.study_name={name!r}: a name, or null (derived from the strategy and config)")
+    pruner = raw.get("pruner", "none")
+    if pruner not in PRUNERS:
+        raise ConfigError(f"search.pruner={pruner!r}: valid: {', '.join(PRUNERS)}")
+    spec = OptunaSpec(
+        sampler,
+        dict(options),
+        _int(raw, "batch", 1, 100_000),
+        storage,
+        name,
+        _int(raw, "workers", 1, 64),
+        pruner,
+    )
+    return SearchSpec("optuna", sampler, budget, spec.batch, seed, pareto, resume, dims, {}, spec)
