@@ -27,6 +27,7 @@ def commands(heading: str) -> list[list[str]]:
     body = section(heading)
     out = []
     for block in re.findall(r"```bash\n(.*?)```", body, flags=re.S):
+        block = re.sub(r"\\\n\s*", " ", block)  # a line ending in a backslash continues on the next
         for line in block.splitlines():
             words = shlex.split(line, comments=True)
             if words:
