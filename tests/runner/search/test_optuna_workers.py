@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from runner.search import study as st
 
-WINDOW = ["data.start=2022-01-01", "data.end=2024-12-31", "data.symbols=[BTCUSDT,ETHUSDT]", "filters=none"]
+WINDOW = ["data.start=2024-01-01", "data.end=2024-12-31", "data.symbols=[BTCUSDT]", "filters=none"]
 
 
 def _run(module: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,7 +34,7 @@ def test_two_workers_share_a_study_and_its_best_trial_promotes(tmp_path: Path, s
         tmp_path,
         "search=optuna",
         "search.workers=2",
-        "search.budget=60",
+        "search.budget=30",
         "search.batch=3",
         f"search.storage={url}",
         f"search.study_name={name}",
@@ -43,7 +43,7 @@ def test_two_workers_share_a_study_and_its_best_trial_promotes(tmp_path: Path, s
     assert out.returncode == 0, out.stderr
     study = optuna.load_study(study_name=name, storage=st.storage(url))
     counted = st.counted(study.trials)
-    assert len(counted) == 60  # exactly the budget
+    assert len(counted) == 30  # exactly the budget
     assert not [t for t in study.trials if t.state.name in ("RUNNING", "WAITING")]
     workers = {t.user_attrs[st.WORKER_ATTR] for t in counted}
     assert len(workers) == 2  # both processes evaluated trials, each trial told by one of them

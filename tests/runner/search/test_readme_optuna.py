@@ -10,8 +10,8 @@ from mlflow import MlflowClient
 
 from tests.readme import commands
 
-SHORT = ["data.start=2023-01-01", "data.end=2024-06-30", "data.symbols=[BTCUSDT]"]
-QUICK = {"runner": ["search.budget=40"], "sweeper": ["hydra.sweeper.n_trials=6"]}
+SHORT = ["data.start=2023-07-01", "data.end=2024-06-30", "data.symbols=[BTCUSDT]"]
+QUICK = {"runner": ["search.budget=12"], "sweeper": ["hydra.sweeper.n_trials=3"]}
 
 
 def test_optuna_commands_work_as_written(tmp_path: Path) -> None:
