@@ -4,8 +4,6 @@ import os
 import sys
 import uuid
 
-from runner.errors import PerplabError, one_line
-
 
 def _validate(cfg) -> None:
     """Every check of a job that can run before any work, the data-dependent ones included: the
@@ -36,12 +34,7 @@ def main() -> None:
     from runner import preflight
 
     args = preflight.expand_shorthand(sys.argv[1:])
-    if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
-        try:
-            preflight.check(args, _validate)
-        except PerplabError as exc:
-            sys.stderr.write(one_line(exc) + "\n")
-            sys.exit(exc.exit_code)
+    preflight.check_or_exit(args, _validate)
     from runner import app, callbacks
 
     os.environ[app.OVERRIDES_ENV] = " ".join(sys.argv[1:])

@@ -37,3 +37,24 @@ def exit_unexpected(exc: BaseException) -> None:
 
     sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     sys.exit(1)
+
+
+def run_reporting(work, interrupted: str | None = None) -> None:
+    """Run an app's ``work() -> exit code``: bad input is one line and its exit code, an interrupt
+    the ``interrupted`` line and 130 (when given), anything else a masked traceback and 1."""
+    import sys
+
+    try:
+        code = work()
+    except PerplabError as exc:
+        sys.stderr.write(one_line(exc) + "\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        sys.stderr.write(interrupted + "\n")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - reported without secrets
+        exit_unexpected(exc)
+    if code:
+        sys.exit(code)

@@ -17,6 +17,7 @@ from runner.data.readers import MAX_PRICE
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError, DataError
 from runner.strategy.compile import compile_strategy
+from runner.values import is_number
 
 INPUT = ("time", "symbol", "open", "high", "low", "close", "volume")  # + optional funding_rate
 SIGNALS = ("long_entry", "long_exit", "short_entry", "short_exit")
@@ -30,7 +31,7 @@ def fixed_config(cfg: DictConfig, best: dict[str, str]) -> DictConfig:
     if OmegaConf.select(out, "search.method") == "discover":
         raise ConfigError("promote: a discovery run has no single strategy; promote a run of an exported one")
     for key, text in best.items():
-        value: Any = float(text) if _number(text) else text
+        value: Any = float(text) if is_number(text) else text
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if key in FEE_KEYS:
@@ -41,14 +42,6 @@ def fixed_config(cfg: DictConfig, best: dict[str, str]) -> DictConfig:
         OmegaConf.update(out, key, value, force_add=True)
     OmegaConf.update(out, "search", {"method": "none"}, merge=False)
     return out
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def bars_panel(bars: pl.DataFrame, symbols: tuple[str, ...], timeframe: str) -> MarketPanel:

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from runner import PROJECT_ROOT
 from runner.errors import ConfigError
+from runner.values import is_number
 
 CONF = PROJECT_ROOT / "conf"
 MAX_CHECKED_JOBS = 500
@@ -58,21 +59,13 @@ def expand_shorthand(args: list[str]) -> list[str]:
         p = _PARAM_SHORTHAND.match(arg)
         value = m.group(1) if m else ""
         items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
-        if m and (not items or _SWEEP_FUNCTION.match(value) or any(_number(v) for v in items)):
+        if m and (not items or _SWEEP_FUNCTION.match(value) or any(is_number(v) for v in items)):
             out.append(f"leverage.value={value}")
         elif p:
             out.append(f"{p.group(1)}.default={p.group(2)}")
         else:
             out.append(arg)
     return out
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _group_options(group: str) -> list[str]:
@@ -204,3 +197,19 @@ def check(args: list[str], validate_job, config_name: str = "config") -> None:
                 raise ConfigError(_yaml_error(exc) or f"invalid config: {str(exc).strip().splitlines()[0]}") from None
             _check_added_keys(job, cfg, config_name)
             validate_job(cfg)
+
+
+def check_or_exit(args: list[str], validate_job, config_name: str = "config") -> None:
+    """``check`` for a command line (skipped for Hydra's own flags such as ``--help``); a bad one is
+    one line on stderr and its exit code."""
+    import sys
+
+    from runner.errors import PerplabError, one_line
+
+    if any(a.split("=")[0] in PASS_THROUGH for a in args):
+        return
+    try:
+        check(args, validate_job, config_name=config_name)
+    except PerplabError as exc:
+        sys.stderr.write(one_line(exc) + "\n")
+        sys.exit(exc.exit_code)

@@ -44,3 +44,12 @@ def expand(raw: Any) -> Sequence[Any]:
     if isinstance(raw, (list, tuple)):
         return raw
     return [raw]
+
+
+def is_number(text: str) -> bool:
+    """Whether a text reads as a number."""
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True

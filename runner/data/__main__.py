@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from runner.errors import PerplabError, exit_unexpected, one_line
+from runner.errors import run_reporting
 from runner.report import make_console
 
 console = make_console()
@@ -159,18 +159,9 @@ COMMANDS = {"download": _fetch, "update": _fetch, "status": _status, "verify": _
 
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"), config_name="datastore")
 def app(cfg: DictConfig) -> None:
-    try:
-        code = COMMANDS[cfg.command](cfg)
-    except PerplabError as exc:
-        sys.stderr.write(one_line(exc) + "\n")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: what arrived is archived; run the command again to resume\n")
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - reported without secrets
-        exit_unexpected(exc)
-    if code:
-        sys.exit(code)
+    run_reporting(
+        lambda: COMMANDS[cfg.command](cfg), "interrupted: what arrived is archived; run the command again to resume"
+    )
 
 
 def main() -> None:
@@ -186,12 +177,7 @@ def main() -> None:
         sys.exit(2)
     if words:
         args = [f"command={words[0]}", *(a for a in args if a != words[0])]
-    if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
-        try:
-            preflight.check(args, store_spec, config_name="datastore")
-        except PerplabError as exc:
-            sys.stderr.write(one_line(exc) + "\n")
-            sys.exit(exc.exit_code)
+    preflight.check_or_exit(args, store_spec, config_name="datastore")
     sys.argv = [sys.argv[0], *args]
     app()
 

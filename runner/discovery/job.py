@@ -24,7 +24,8 @@ from runner.filters.splits import Partition, Range
 from runner.filters.windows import objective_of, window_metrics
 from runner.report import print_discovered
 from runner.search import loop
-from runner.search.job import Checkpoints, _progress, load_checkpoint
+from runner.search.job import Checkpoints, load_checkpoint
+from runner.search.progress import SearchProgress
 from runner.strategy.compile import Compiled, compile_strategy
 from runner.strategy.dsl import parse_strategy
 
@@ -90,7 +91,10 @@ def discover(spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool
         opt = loop.make_optimizer(layout.parametrization(s.seed), s.optimizer, s.budget, s.num_workers)
         state = loop.State(opt)
     run.set_tags({"search": "discover", "search_optimizer": s.optimizer, "discover_genes": ",".join(d.genes)})
-    with _progress(console, s.budget, state.told) as advance:
+
+    with SearchProgress(
+        console, s.budget, state.told, "discovering", "candidates", "generation", loop.shown
+    ) as advance:
         loop.run_search(state, s.budget, s.num_workers, layout.encode, evaluate, s.pareto, Checkpoints(run), advance)
 
     ev = state.evaluated

@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from runner.errors import ConfigError, PerplabError, exit_unexpected, one_line
+from runner.errors import ConfigError, run_reporting
 from runner.report import make_console
 
 console = make_console()
@@ -145,27 +145,13 @@ def _row(strategy: str, cfg: DictConfig, uri: str, version: int):
 
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parents[2] / "conf"), config_name="promote")
 def app(cfg: DictConfig) -> None:
-    try:
-        code = promote(cfg)
-    except PerplabError as exc:
-        sys.stderr.write(one_line(exc) + "\n")
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - reported without secrets
-        exit_unexpected(exc)
-    if code:
-        sys.exit(code)
+    run_reporting(lambda: promote(cfg))
 
 
 def main() -> None:
     from runner import preflight
 
-    args = sys.argv[1:]
-    if not any(a.split("=")[0] in preflight.PASS_THROUGH for a in args):
-        try:
-            preflight.check(args, settings, config_name="promote")
-        except PerplabError as exc:
-            sys.stderr.write(one_line(exc) + "\n")
-            sys.exit(exc.exit_code)
+    preflight.check_or_exit(sys.argv[1:], settings, config_name="promote")
     app()
 
 

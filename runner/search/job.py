@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner.backtest import Evaluation, objective_values, run_grid
 from runner.config import Axis, RunSpec
@@ -20,6 +19,7 @@ from runner.filters import constraints
 from runner.filters.pareto import front_ranks
 from runner.filters.pipeline import Plan, lookback, plan
 from runner.search import loop
+from runner.search.progress import SearchProgress
 from runner.search.space import Space, build_space, grid_of
 from runner.strategy.compile import Compiled, compile_strategy
 
@@ -147,7 +147,8 @@ def param_search(
     run.set_tags(
         {"search": s.method, "search_optimizer": s.optimizer, "search_dims": ",".join(d.key for d in space.dims)}
     )
-    with _progress(console, s.budget, state.told) as advance:
+
+    with SearchProgress(console, s.budget, state.told, "searching", "candidates", "generation", loop.shown) as advance:
         loop.run_search(state, s.budget, s.num_workers, space.row, evaluate, s.pareto, Checkpoints(run), advance)
     done = state.evaluated
     rows = done.stacked("rows")
@@ -167,32 +168,3 @@ def param_search(
         done.history,
     )
     return ev, schedule
-
-
-class _progress:
-    """A rich progress bar over candidates; yields a callback for the loop."""
-
-    def __init__(self, console, total: int, done: int):
-        self.bar = Progress(
-            TextColumn("[bold]searching[/]"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} candidates, generation {task.fields[gen]}"),
-            TextColumn("best {task.fields[best]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=console is None,
-        )
-        self.task = self.bar.add_task("search", total=total, completed=done, gen=0, best="-")
-
-    def __enter__(self):
-        self.bar.__enter__()
-
-        def advance(state: loop.State) -> None:
-            best = state.evaluated.history[-1]["search_best_so_far"]
-            self.bar.update(self.task, completed=state.told, gen=state.evaluated.generations, best=f"{best:.4g}")
-
-        return advance
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)

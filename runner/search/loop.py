@@ -145,6 +145,11 @@ def generation_summary(f: np.ndarray, history: list[dict[str, float]]) -> dict[s
     return dict(zip(HISTORY_METRICS, values, strict=True))
 
 
+def shown(state: State) -> tuple[int, int, float]:
+    """What a progress bar shows of a search: candidates told, generations, the best so far."""
+    return state.told, state.evaluated.generations, state.evaluated.history[-1]["search_best_so_far"]
+
+
 def save(state: State, path: Path) -> None:
     with open(path, "wb") as fh:
         pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)

@@ -25,6 +25,7 @@ from runner.filters.pipeline import Plan, lookback, plan
 from runner.search import loop
 from runner.search import study as st
 from runner.search.job import compile_rows, corner_rows, fitness_of
+from runner.search.progress import SearchProgress
 from runner.search.space import Space, build_space, grid_of
 from runner.search.spec import Dim, SearchSpec
 
@@ -244,7 +245,12 @@ def optuna_search(
     local = Local()
     workers = _spawn(cfg, url, study.study_name, o.workers - 1)
     _ready(workers)
-    with _Progress(console, s.budget, len(st.counted(study.get_trials(deepcopy=False)))) as progress:
+
+    def fields(local: Local, done: int) -> tuple[int, int, float]:
+        return done, len(local.history), local.history[-1]["search_best_so_far"]
+
+    counted = len(st.counted(study.get_trials(deepcopy=False)))
+    with SearchProgress(console, s.budget, counted, "optuna", "trials", "batch", fields) as progress:
         run_batches(study, store, url, s, space, evaluate, local, progress, staged)
         failed = _join(workers)
         if st.take_over(study):  # a worker died with trials in flight: finish them here
@@ -357,34 +363,3 @@ def _join(workers: list[tuple[subprocess.Popen, Path]]) -> str:
     if workers:
         shutil.rmtree(workers[0][1].parent, ignore_errors=True)
     return "; ".join(bad)
-
-
-class _Progress:
-    """A rich progress bar over the study's counted trials."""
-
-    def __init__(self, console, total: int, done: int):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]optuna[/]"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} trials, batch {task.fields[gen]}"),
-            TextColumn("best {task.fields[best]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=console is None,
-        )
-        self.task = self.bar.add_task("optuna", total=total, completed=done, gen=0, best="-")
-
-    def __enter__(self):
-        self.bar.__enter__()
-
-        def advance(local: Local, done: int) -> None:
-            best = local.history[-1]["search_best_so_far"]
-            self.bar.update(self.task, completed=done, gen=len(local.history), best=f"{best:.4g}")
-
-        return advance
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)

@@ -1,17 +1,15 @@
 """perplab's Hydra nevergrad sweeper: discovered by Hydra, converging on a known optimum, failed
 jobs told the worst value, and the runner's example command end to end (one MLflow run a job)."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 
 from hydra_plugins.perplab_nevergrad_sweeper.sweeper import NevergradSweeper
+from tests.hydra_plugins.quadratic_app import sweep as run_sweep
 from tests.runner.test_cli import cli, runs
 
 APP = Path(__file__).with_name("quadratic_app.py")
@@ -19,19 +17,8 @@ SHORT = ("data.start=2024-01-01", "data.end=2024-03-31", "data.symbols=[BTCUSDT]
 
 
 def sweep(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
-    log = tmp_path / "jobs.txt"
-    out = subprocess.run(
-        [sys.executable, str(APP), "-m", "hydra/sweeper=nevergrad", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args],
-        cwd=tmp_path,
-        env={**os.environ, "SWEEP_LOG": str(log)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    values = np.loadtxt(log, ndmin=2) if log.exists() else np.zeros((0, 3))
-    found = tmp_path / "sweep" / "optimization_results.yaml"
-    result = yaml.safe_load(found.read_text()) if out.returncode == 0 else {}
-    return out, values, result
+    out, values, result = run_sweep(tmp_path, "nevergrad", *args)
+    return out, values, result if out.returncode == 0 else {}
 
 
 def test_hydra_discovers_the_sweeper() -> None:

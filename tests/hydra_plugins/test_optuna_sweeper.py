@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import yaml
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 
 from hydra_plugins.perplab_optuna_sweeper.sweeper import OptunaSweeper
 from runner.search import study as st
+from tests.hydra_plugins.quadratic_app import sweep as run_sweep
 from tests.runner.test_cli import cli, runs
 
 APP = Path(__file__).with_name("quadratic_app.py")
@@ -22,26 +22,7 @@ SHORT = ("data.start=2024-01-01", "data.end=2024-03-31", "data.symbols=[BTCUSDT]
 
 
 def sweep(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
-    log = tmp_path / "jobs.txt"
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(APP),
-            "-m",
-            "hydra/sweeper=optuna",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
-            *args,
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "SWEEP_LOG": str(log)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    values = np.loadtxt(log, ndmin=2) if log.exists() else np.zeros((0, 3))
-    found = tmp_path / "sweep" / "optimization_results.yaml"
-    return out, values, yaml.safe_load(found.read_text()) if found.exists() else {}
+    return run_sweep(tmp_path, "optuna", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}", *args)
 
 
 def test_hydra_discovers_the_sweeper() -> None:

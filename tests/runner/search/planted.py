@@ -35,3 +35,31 @@ def planted_closes(n: int = 6000, seed: int = 7, period: int = 7, level: float =
 def panel_of(closes: np.ndarray) -> MarketPanel:
     """One synthetic asset on 1h bars from 2021-01-01 (opens at the previous close)."""
     return synthetic(closes, start=T0)
+
+
+def exhaustive_best(panel: MarketPanel, strategy: dict) -> tuple[np.ndarray, int]:
+    """The objective (Sharpe, no fees, whole account) of every (period, lower) on the parameters'
+    step grids of ``strategy``, sorted, defined values only (the ground truth a search is scored
+    on), and how many combinations the grid has; one kernel call."""
+    from runner import backtest
+    from runner.config import validate
+    from runner.strategy.compile import compile_strategy
+    from tests.runner.strategy.test_compile import cfg_for
+
+    params = {
+        name: {**body, "default": {"start": body["low"], "stop": body["high"], "step": body["step"]}}
+        for name, body in strategy["params"].items()
+    }
+    spec = validate(
+        cfg_for(
+            "filters=none",
+            "objective=sharpe",
+            "fees=zero",
+            "sizing.fraction=1.0",
+            strategy={**strategy, "params": params},
+        )
+    )
+    compiled = compile_strategy(spec, panel)
+    metrics, _ = backtest.run_grid(panel, compiled, 10_000.0, progress=False)
+    truth = np.sort(backtest.objective_values(metrics, spec.objective))
+    return truth[np.isfinite(truth)], compiled.n_combos

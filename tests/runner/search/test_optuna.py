@@ -7,14 +7,13 @@ import pytest
 
 import runner.backtest as backtest
 import runner.search.optuna_job as oj
-from runner.backtest import run_grid
 from runner.config import validate
 from runner.data.panel import panel_for
 from runner.errors import ConfigError
 from runner.search import study as st
 from runner.search.optuna_job import optuna_search
-from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun
+from tests.runner.search.planted import exhaustive_best
 from tests.runner.search.test_search import STRATEGY
 from tests.runner.strategy.test_compile import cfg_for
 
@@ -63,24 +62,7 @@ def test_tpe_finds_the_planted_optimum_a_batch_per_kernel_call(tmp_path, panel, 
     assert len(searched) <= 10 and sum(searched) <= 160  # at most one call per batch (repeats are reused)
     assert ev.n_combos == 160 and sorted(ev.extra["trial"].tolist()) == list(range(160))
     monkeypatch.setattr(backtest, "simulate_grid", real)
-    grid_spec = validate(
-        cfg_for(
-            "filters=none",
-            "objective=sharpe",
-            "fees=zero",
-            "sizing.fraction=1.0",
-            strategy={
-                **STRATEGY,
-                "params": {
-                    "period": {**STRATEGY["params"]["period"], "default": {"start": 2, "stop": 30, "step": 1}},
-                    "lower": {**STRATEGY["params"]["lower"], "default": {"start": 5, "stop": 45, "step": 1}},
-                },
-            },
-        )
-    )
-    metrics, _ = run_grid(panel, compile_strategy(grid_spec, panel), 10_000.0, progress=False)
-    truth = np.sort(backtest.objective_values(metrics, grid_spec.objective))
-    truth = truth[np.isfinite(truth)]
+    truth, _ = exhaustive_best(panel, STRATEGY)
     assert np.nanmax(ev.extra["fitness"]) >= truth[-5]  # among the best 5 of 1,189, with 160 trials
     tags = run.client.get_run(run.run_id).data.tags
     assert tags["optuna_study"].startswith("perplab-planted-") and tags["optuna_storage"].endswith("optuna.db")

@@ -8,14 +8,12 @@ import pytest
 
 import runner.backtest as backtest
 from kernels import enums as E
-from runner.backtest import run_grid
 from runner.config import validate
 from runner.errors import ConfigError
 from runner.search.job import param_search
 from runner.search.space import build_space
-from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun
-from tests.runner.search.planted import panel_of, planted_closes
+from tests.runner.search.planted import exhaustive_best, panel_of, planted_closes
 from tests.runner.strategy.test_compile import cfg_for
 
 STRATEGY = {
@@ -58,29 +56,10 @@ def run_for(spec):
 
 def test_search_finds_the_planted_optimum_of_the_exhaustive_grid(tmp_path, panel):
     spec = spec_for(tmp_path, "search.budget=160", "search.num_workers=16", "search.optimizer=TwoPointsDE")
-    # ground truth: every (period, lower) on the parameters' step grids, one kernel call
-    grid_spec = validate(
-        cfg_for(
-            "filters=none",
-            "objective=sharpe",
-            "fees=zero",
-            "sizing.fraction=1.0",
-            strategy={
-                **STRATEGY,
-                "params": {
-                    "period": {**STRATEGY["params"]["period"], "default": {"start": 2, "stop": 30, "step": 1}},
-                    "lower": {**STRATEGY["params"]["lower"], "default": {"start": 5, "stop": 45, "step": 1}},
-                },
-            },
-        )
-    )
-    compiled = compile_strategy(grid_spec, panel)
-    metrics, _ = run_grid(panel, compiled, 10_000.0, progress=False)
-    truth = backtest.objective_values(metrics, grid_spec.objective)
-    truth = np.sort(truth[np.isfinite(truth)])
+    truth, n_grid = exhaustive_best(panel, STRATEGY)  # every (period, lower) on the step grids
     ev, _ = param_search(spec, panel, run_for(spec))
     found = np.nanmax(ev.extra["fitness"])
-    assert compiled.n_combos == 29 * 41 and ev.n_combos <= 160
+    assert n_grid == 29 * 41 and ev.n_combos <= 160
     assert found >= truth[-5]  # among the best 5 of 1,189 combinations, with at most 160 evaluations
     best = int(np.nanargmax(ev.extra["fitness"]))
     period = ev.axes[-2].values[ev.grid_idx[best, -2]]
