@@ -120,17 +120,23 @@ def load_checkpoint(run) -> loop.State:
         return loop.load(Path(path))
 
 
+def search_plan(spec: RunSpec, panel: MarketPanel) -> tuple[Space, Plan, np.ndarray | None, int]:
+    """A search's space and the filters' plan (its warm-up from the candidates at both ends of every
+    dimension), with the block ids the kernel streams (None without filters that need them)."""
+    space = build_space(spec, spec.search)
+    corners = compile_rows(spec, panel, space.axes, corner_rows(space))
+    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(corners.warm, panel.tradable))
+    blk = schedule.partition.blk if schedule.needs_blocks else None
+    return space, schedule, blk, schedule.partition.n_blocks
+
+
 def param_search(
     spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool = False
 ) -> tuple[Evaluation, Plan]:
     """Run ``search=nevergrad`` over the run's space; every evaluated candidate in one Evaluation, and
     the filters' plan (its warm-up from the candidates at both ends of every dimension)."""
     s = spec.search
-    space = build_space(spec, s)
-    corners = compile_rows(spec, panel, space.axes, corner_rows(space))
-    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(corners.warm, panel.tradable))
-    blk = schedule.partition.blk if schedule.needs_blocks else None
-    n_blocks = schedule.partition.n_blocks
+    space, schedule, blk, n_blocks = search_plan(spec, panel)
     lev = [a.key for a in space.axes].index("leverage.value")
 
     def evaluate(rows: np.ndarray):

@@ -18,15 +18,14 @@ from runner import PROJECT_ROOT
 from runner.backtest import Evaluation, run_grid
 from runner.config import RunSpec
 from runner.data.panel import MarketPanel
-from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
 from runner.filters.pareto import front_ranks
-from runner.filters.pipeline import Plan, lookback, plan
+from runner.filters.pipeline import Plan
 from runner.search import loop
 from runner.search import study as st
-from runner.search.job import compile_rows, corner_rows, fitness_of
+from runner.search.job import compile_rows, fitness_of, search_plan
 from runner.search.progress import SearchProgress
-from runner.search.space import Space, build_space, grid_of
+from runner.search.space import Space, grid_of
 from runner.search.spec import Dim, SearchSpec
 
 PARETO = loop.PARETO_METRICS
@@ -222,11 +221,7 @@ def optuna_search(
     study, this run's and earlier ones', in one Evaluation."""
     s = spec.search
     o = s.optuna
-    space = build_space(spec, s)
-    corners = compile_rows(spec, panel, space.axes, corner_rows(space))
-    schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(corners.warm, panel.tradable))
-    blk = schedule.partition.blk if schedule.needs_blocks else None
-    n_blocks = schedule.partition.n_blocks
+    space, schedule, blk, n_blocks = search_plan(spec, panel)
     study, store, url = open_study(spec, cfg)
     run.set_tags(
         {
