@@ -1092,7 +1092,7 @@ def simulate_combo(
     m[M_FUNDING_PAID] = acc[A_FUNDING]
     m[M_FINAL_EQUITY] = final
     m[M_EXPOSURE] = held / slots if slots > 0.0 else 0.0
-    m[M_SCORE] = m[M_TOTAL_RETURN] / (max_dd * lev) if max_dd > 0.0 else nan
+    m[M_SCORE] = risk_score(m[M_TOTAL_RETURN], max_dd, lev)
     m[M_SLIPPAGE_PAID] = acc[A_SLIPPAGE]
     m[M_REALIZED_PNL] = acc[A_REALIZED]
     m[M_SKEW] = np.sqrt(n_ret) * m3 / m2**1.5 if m2 > 0.0 else nan
@@ -1100,6 +1100,15 @@ def simulate_combo(
     m[M_LIQUIDATED] = 1.0 if acc[A_N_LIQ] > 0.0 else 0.0
     m[M_N_HALTS] = acc[A_HALTS]
     m[M_MAX_HOLDING_BARS] = acc[A_MAX_HOLD]
+
+
+@njit(cache=True)
+def risk_score(total_return, max_dd, lev):
+    """Return per unit of risk, monotone in risk: R / (DD x L) for R >= 0, R x DD x L for R < 0, so
+    more drawdown or leverage never ranks higher (0/0 for a flat run is NaN)."""
+    if total_return < 0.0:
+        return total_return * max_dd * lev
+    return total_return / (max_dd * lev) if max_dd > 0.0 else np.nan
 
 
 @njit(cache=True)

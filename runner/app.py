@@ -216,7 +216,9 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     if children.size:
         with console.status(f"logging {children.size:,} child runs"):
             run.log_children(child_runs(table, ev, children, best, str(OmegaConf.select(cfg, "strategy.name"))))
-    print_best(table, ev, order, spec, run.run_id, survivors=report.survivors if report.outcomes else None)
+    survivors = report.survivors if report.outcomes else None
+    by = "objective" if ev.rank_values is None else "fitness"
+    print_best(table, ev, order, spec, run.run_id, survivors=survivors, by=by)
     return value
 
 
@@ -254,9 +256,11 @@ def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[E
 
         return optuna_search(spec, panel, run, cfg, console, resumed)
     if spec.search.method == "discover":
+        from runner.discovery.export import rerun_base
         from runner.discovery.job import discover
 
-        return discover(spec, panel, run, console, resumed)
+        window = {k: OmegaConf.select(cfg, f"data.{k}") for k in ("symbols", "timeframe", "start", "end")}
+        return discover(spec, panel, run, console, resumed, rerun_base(_job_context()[2], window))
     with console.status("computing indicators"):
         compiled = compile_strategy(spec, panel)
     schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(compiled.warm, panel.tradable))

@@ -69,6 +69,7 @@ class SweepSummary(Callback):
                 "overrides": r.data.tags.get("hydra_overrides", ""),
                 "status": r.info.status,
                 "metrics": r.data.metrics,
+                "no_survivor": r.data.tags.get("no_survivor") == "true",
             }
             for r in found
         ]

@@ -16,6 +16,7 @@ from runner.values import is_number
 CONF = PROJECT_ROOT / "conf"
 MAX_CHECKED_JOBS = 500
 MULTIRUN_FLAGS = {"-m", "--multirun"}
+SEARCH_PATH = "hydra.searchpath"  # more config folders (e.g. exported strategies elsewhere): composed with
 # Hydra's own flags: the app runs them without the pre-flight checks
 PASS_THROUGH = (
     "--help",
@@ -173,11 +174,10 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
             f"{o.input_line}: a comma-separated sweep needs -m (multirun); "
             f"for an in-job grid give a list, e.g. {o.key_or_group}=[1,3,5]"
         )
-    if any(o.key_or_group.startswith("hydra") for o in parsed) or any(
-        o.is_sweep_override() and not (o.is_discrete_sweep() or o.is_range_sweep()) for o in parsed
-    ):
+    hydra = [o for o in parsed if o.key_or_group.startswith("hydra") and o.key_or_group != SEARCH_PATH]
+    if hydra or any(o.is_sweep_override() and not (o.is_discrete_sweep() or o.is_range_sweep()) for o in parsed):
         # another sweeper (e.g. nevergrad intervals): check the fixed part only
-        return [[o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]]
+        return [[o.input_line for o in parsed if not o.is_sweep_override() and o not in hydra]]
     batches = BasicSweeper.split_arguments(parsed, None)
     return [job for batch in batches for job in batch]
 

@@ -1,6 +1,5 @@
 """Rich tables of the best combinations and the best runs of a sweep."""
 
-import sys
 
 import numpy as np
 import polars as pl
@@ -8,6 +7,9 @@ from rich.console import Console
 from rich.table import Table
 
 SHOWN = ("total_return", "apr", "sharpe", "max_drawdown", "win_rate", "n_trades", "n_liquidations", "score")
+COMPACT = ("total_return", "sharpe", "max_drawdown", "n_trades", "n_liquidations")  # at 80 columns
+SWEEP_COMPACT = ("total_return", "sharpe", "max_drawdown")  # the status column says "liquidated"
+WIDE = 120  # from this console width on, every metric column is shown
 LABELS = {
     "total_return": "return",
     "max_drawdown": "max dd",
@@ -19,9 +21,22 @@ PERCENT = {"total_return", "apr", "max_drawdown", "win_rate"}
 
 
 def make_console(stderr: bool = False) -> Console:
-    """A console that does not squeeze tables to 80 columns when output is piped."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+    """A console as wide as the terminal (80 columns when piped, or ``COLUMNS``)."""
+    return Console(stderr=stderr)
+
+
+def shown_metrics(console: Console) -> tuple[str, ...]:
+    """The metric columns that fit the console: all from ``WIDE`` columns on, the compact set below."""
+    return SHOWN if console.width >= WIDE else COMPACT
+
+
+def ranked_value(value, allowed: bool = True) -> float:
+    """The value a ranked row shows under its ranking column: NaN (printed "-") when undefined or
+    when the row is not allowed to be chosen (a filter's non-survivor, a liquidated job)."""
+    if value is None or not allowed:
+        return float("nan")
+    v = float(value)
+    return v if np.isfinite(v) or np.isinf(v) else float("nan")
 
 
 def fmt_param(value) -> str:
@@ -76,59 +91,97 @@ def print_best(
     run_id: str,
     console: Console | None = None,
     survivors: np.ndarray | None = None,
+    by: str = "objective",
 ) -> None:
-    """Top rows of a job's grid, best first by the objective (survivors of the filters first)."""
+    """Top rows of a job's grid in ``order`` (best first by the column ``by``: the objective, or a
+    discovery's fitness). A combination the filters removed shows "-" there: it cannot be chosen, so
+    the column reads in order with the unusable last, and the best row's value is the one logged."""
     console = console or make_console()
-    varying = [a.key for a in compiled.axes if len(a.values) > 1]
+    # a discovery's rules are too long for a column: the table of exported strategies shows them
+    varying = [a.key for a in compiled.axes if len(a.values) > 1 and a.key != "strategy.rule"] or ["leverage.value"]
+    metric = spec.objective.metric if by == "objective" else by
+    direction = "" if by != "objective" or spec.objective.maximize else ", lower is better"
     title = (
         f"{spec.strategy.name} on {', '.join(spec.data.symbols)} {spec.data.timeframe}: "
-        f"best {min(spec.top, len(order))} of {len(order):,} by {spec.objective.metric}"
+        f"best {min(spec.top, len(order))} of {len(order):,} by {metric}{direction}"
     )
-    out = Table(title=title, caption=f"MLflow run {run_id}", show_lines=False)
+    shown = shown_metrics(console)
+    notes = [f"MLflow run {run_id}"]
+    if survivors is not None and not survivors.all():
+        notes.append('"-": removed by a filter or undefined')
+    out = Table(title=title, caption="; ".join(notes), show_lines=False)
     out.add_column("#", justify="right")
-    for key in varying or ["leverage.value"]:
+    for key in varying:
         parts = key.split(".")
-        out.add_column(parts[-2] if parts[-1] == "value" else parts[-1], justify="right")
-    for name in SHOWN:
+        out.add_column(parts[-2] if parts[-1] == "value" else parts[-1], justify="right", overflow="fold")
+    for name in shown:
         out.add_column(LABELS.get(name, name), justify="right")
-    out.add_column(
-        spec.objective.metric if spec.objective.metric not in SHOWN else "objective", justify="right", style="bold"
-    )
-    if survivors is not None:
-        out.add_column("survives", justify="center")
+    label = metric if by != "objective" or metric not in shown else "objective"
+    out.add_column(label, justify="right", style="bold")
     rows = table.to_dicts()
     for i, c in enumerate(order[: spec.top]):
         row = rows[int(c)]
-        cells = [fmt_param(row[k]) for k in (varying or ["leverage.value"])]
-        cells += [fmt(n, row[n]) for n in SHOWN]
-        cells.append(fmt("objective", row["objective"]))
-        if survivors is not None:
-            cells.append("yes" if survivors[int(c)] else "[red]no[/red]")
+        allowed = survivors is None or bool(survivors[int(c)])
+        cells = [fmt_param(row[k]) for k in varying]
+        cells += [fmt(n, row[n]) for n in shown]
+        cells.append(fmt(by, ranked_value(row[by], allowed)))
         out.add_row(str(i + 1), *cells)
     console.print(out)
 
 
-def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -> None:
-    """Best runs of a multirun, then the failed ones."""
-    console = console or make_console()
-    out = Table(title=f"sweep: {len(runs)} runs, best by {metric}")
-    extra = [k for k in ("dsr", "dsr_sweep") if any(k in r["metrics"] for r in runs)]
-    for col in ("job", "overrides", "status", *SHOWN, *extra, "objective"):
-        out.add_column(LABELS.get(col, col), justify="left" if col in ("overrides", "status") else "right")
+def sweep_order(runs: list[dict]) -> list[dict]:
+    """A multirun's jobs best first: finished, usable jobs by their objective, then the finished ones
+    that were liquidated or had no survivor (discarded whatever their return), then failed ones."""
 
-    def key(r: dict) -> float:
-        v = r["metrics"].get("objective")
-        return -np.inf if v is None or np.isnan(v) else v
-
-    for r in sorted(runs, key=key, reverse=True):
+    def key(r: dict) -> tuple:
         m = r["metrics"]
-        out.add_row(
-            r["job"],
-            r["overrides"],
-            r["status"],
-            *[fmt(n, m.get(n)) for n in (*SHOWN, *extra)],
-            fmt("objective", m.get("objective")),
-        )
+        v = m.get("objective")
+        finite = v is not None and np.isfinite(v)
+        liquidated = (m.get("n_liquidations") or 0) > 0
+        if r["status"] != "FINISHED":
+            tier = 2
+        elif not finite or liquidated or r.get("no_survivor"):
+            tier = 1
+        else:
+            tier = 0
+        return (tier, -(v if finite else -np.inf), r["job"])
+
+    return sorted(runs, key=key)
+
+
+def job_state(r: dict) -> str:
+    """A job's status in a sweep table: ok, liquidated, no survivor or its MLflow status."""
+    if r["status"] != "FINISHED":
+        return r["status"]
+    if (r["metrics"].get("n_liquidations") or 0) > 0:
+        return "liquidated"
+    v = r["metrics"].get("objective")
+    if r.get("no_survivor") or v is None or not np.isfinite(v):
+        return "no survivor"
+    return "ok"
+
+
+def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -> None:
+    """A multirun's jobs ranked by the objective; liquidated, no-survivor and failed jobs last."""
+    console = console or make_console()
+    ranked = sweep_order(runs)
+    out = Table(
+        title=f"sweep: {len(runs)} runs by {metric}",
+        caption="liquidated, no-survivor and failed jobs rank last, whatever their return",
+    )
+    extra = [k for k in ("dsr", "dsr_sweep") if any(k in r["metrics"] for r in runs)]
+    wide = console.width >= WIDE
+    shown = [n for n in (SHOWN if wide else SWEEP_COMPACT) if n != metric]
+    out.add_column("job", justify="right", no_wrap=True)
+    out.add_column("overrides", overflow="fold", ratio=1)
+    out.add_column("status", no_wrap=True)
+    for col in (*shown, *extra):
+        out.add_column(LABELS.get(col, col), justify="right", no_wrap=True)
+    out.add_column(metric if metric in SHOWN else "objective", justify="right", style="bold", no_wrap=True)
+    for r in ranked:
+        m = r["metrics"]
+        cells = [fmt(n, m.get(n)) for n in (*shown, *extra)]
+        out.add_row(r["job"], r["overrides"], job_state(r), *cells, fmt("objective", m.get("objective")))
     console.print(out)
 
 
@@ -162,14 +215,31 @@ def search_figure(ev, metric: str) -> str:
 
 
 def print_discovered(top: pl.DataFrame, console: Console | None = None) -> None:
-    """The strategies a discovery exported, with their holdout (out-of-sample) results."""
+    """The strategies a discovery exported, best fitness first: whole-window figures (what each
+    re-run line reproduces) and holdout figures (bars the search never saw), then each rule and the
+    command that re-runs it."""
     console = console or make_console()
-    out = Table(title=f"discovered: top {top.height} exported (re-run with strategy=<name> and the run's leverage)")
-    cols = ("rank", "strategy", "fitness", "holdout_sharpe", "holdout_total_return", "holdout_n_trades")
-    for c in cols:
-        out.add_column(c.replace("holdout_", "holdout ").replace("total_", ""), justify="right")
-    out.add_column("rule", overflow="fold")
-    for row in top.to_dicts():
-        cells = [str(row[c]) if c in ("rank", "strategy") else (fmt(c, row[c]) if c in row else "-") for c in cols]
-        out.add_row(*cells, row["rule"])
+    out = Table(
+        title=f"discovered: top {top.height} by fitness",
+        caption="sharpe, return: the whole window; ho: the holdout (never seen by the search)",
+    )
+    cols = {
+        "rank": "#",
+        "strategy": "strategy",
+        "fitness": "fitness",
+        "full_sharpe": "sharpe",
+        "full_total_return": "return",
+        "holdout_sharpe": "ho sharpe",
+        "holdout_total_return": "ho return",
+    }
+    for c, label in cols.items():
+        out.add_column(label, justify="left" if c == "strategy" else "right", overflow="fold")
+    rows = top.sort("fitness", descending=True, nulls_last=True).to_dicts()
+    for row in rows:
+        cells = [str(row[c]) if c in ("rank", "strategy") else fmt(c.split("_", 1)[-1], row.get(c)) for c in cols]
+        out.add_row(*cells)
     console.print(out)
+    for row in rows:
+        console.print(f"#{row['rank']} {row['rule']}", highlight=False, markup=False)
+        if row.get("rerun"):  # one line however long, so that it pastes into a shell as printed
+            console.print(f"  {row['rerun']}", highlight=False, markup=False, soft_wrap=True)

@@ -24,8 +24,8 @@ COLUMNS = (
 
 
 def summary_table(runs: list) -> pl.DataFrame:
-    """One row per job run (MLflow ``Run`` objects), ``pareto`` true on the front of the finished,
-    never-liquidated ones."""
+    """One row per job run (MLflow ``Run`` objects), best first: ``usable`` jobs by objective, then the
+    rest; ``pareto`` true on the front of the finished, never-liquidated ones."""
     metrics = np.full((len(runs), E.N_METRICS), np.nan)
     for i, r in enumerate(runs):
         for k, name in enumerate(E.METRIC_NAMES):
@@ -44,10 +44,28 @@ def summary_table(runs: list) -> pl.DataFrame:
             "label": [f"#{j} {o}".strip() for j, o in zip(job, overrides, strict=True)],
             **{c: [float(r.data.metrics.get(c, np.nan)) for r in runs] for c in COLUMNS},
             "pareto": ranks == 1,
+            "usable": [usable(r) for r in runs],
         },
         schema_overrides={c: pl.Float64 for c in COLUMNS},
     )
-    return frame.with_columns(pl.col(c).fill_nan(None) for c in COLUMNS)
+    frame = frame.with_columns(pl.col(c).fill_nan(None) for c in COLUMNS)
+    finished = pl.col("status") == "FINISHED"
+    return frame.sort(
+        [pl.col("usable"), finished, pl.col("objective")], descending=True, nulls_last=True, maintain_order=True
+    )
+
+
+def usable(run) -> bool:
+    """A job that can be the sweep's best: finished, a finite objective, never liquidated, a survivor
+    (a liquidated trial is discarded whatever its return)."""
+    m = run.data.metrics
+    v = m.get("objective", np.nan)
+    return (
+        run.info.status == "FINISHED"
+        and bool(np.isfinite(v))
+        and m.get("n_liquidations", 0.0) == 0.0
+        and run.data.tags.get("no_survivor") != "true"
+    )
 
 
 def log_sweep(tracking, sweep: str, runs: list, client) -> str:
@@ -59,7 +77,7 @@ def log_sweep(tracking, sweep: str, runs: list, client) -> str:
     table = summary_table(runs)
     run = TrackedRun(tracking, f"sweep {sweep}", {KIND_TAG: "sweep", "sweep_dir": sweep})
     n_failed = int((table["status"] != "FINISHED").sum())
-    best = table["objective"].drop_nulls()
+    best = table.filter(pl.col("usable"))["objective"].drop_nulls()
     run.log_metrics(
         {
             "n_jobs": table.height,
@@ -68,7 +86,7 @@ def log_sweep(tracking, sweep: str, runs: list, client) -> str:
             **({"best_objective": finite(float(best.max()))} if best.len() else {}),
         }
     )
-    columns = ["job", "overrides", "status", *COLUMNS, "pareto"]
+    columns = ["job", "overrides", "status", *COLUMNS, "pareto", "usable"]
     title = f"sweep {sweep}: {table.height} runs"
     run.log_files(
         {

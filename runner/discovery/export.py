@@ -1,11 +1,14 @@
-"""Discovered genomes as strategy YAML (valid input to ``strategy=``)."""
+"""Discovered genomes as strategy YAML (valid input to ``strategy=``), and the command line that
+re-runs one with everything its result depends on."""
 
+import shlex
 from pathlib import Path
 
 import yaml
 
 from kernels import enums as E
 from runner.discovery.genome import Genome
+from runner.redact import redact_override
 
 SIDES = {"long": (E.G_LONG_ENTRY, E.G_LONG_EXIT), "short": (E.G_SHORT_ENTRY, E.G_SHORT_EXIT)}
 
@@ -44,7 +47,46 @@ def strategy_dict(genome: Genome, name: str, description: str = "") -> dict:
 
 def run_overrides(genome: Genome) -> list[str]:
     """The run settings the genome chose besides its strategy."""
-    return [f"leverage={int(genome.leverage)}", f"sizing.fraction={genome.sizing!r}"]
+    return [f"leverage={int(genome.leverage)}", "sizing=fixed_fraction", f"sizing.fraction={genome.sizing!r}"]
+
+
+# overrides of the discovery job a re-run does not replay: the search itself, the strategy, leverage
+# and sizing (the genome's own), where it is tracked and Hydra's own settings
+NOT_REPLAYED = ("search", "strategy", "leverage", "sizing", "tracking", "hydra")
+
+
+def rerun_base(job_overrides: list[str], data: dict) -> list[str]:
+    """The discovery job's overrides that shape its result (data preset, fees, filters, objective,
+    execution, ...) with the search switched off and the data window stated explicitly (``data``:
+    the job's resolved ``symbols``, ``timeframe``, ``start`` and ``end``)."""
+    stated = {f"data.{k}" for k in data}
+    kept = [
+        redact_override(o)
+        for o in job_overrides
+        if (key := o.lstrip("+~").split("=")[0]).split(".")[0] not in NOT_REPLAYED and key not in stated
+    ]
+    symbols = ",".join(data["symbols"])
+    window = [f"data.symbols=[{symbols}]", f"data.timeframe={data['timeframe']}"]
+    window += [f"data.start={data['start']}", f"data.end={data['end']}"]
+    return [*kept, "search=none", *window]
+
+
+def strategy_option(path: Path, conf: Path) -> tuple[str, list[str]]:
+    """``strategy=`` option naming the YAML at ``path`` and the overrides that let Hydra find it: none
+    under the project's ``conf/strategy``, else a search path to the folder above its ``strategy``."""
+    parts = path.with_suffix("").parts
+    if "strategy" not in parts:
+        return str(path.with_suffix("")), []
+    k = len(parts) - 1 - parts[::-1].index("strategy")
+    option = "/".join(parts[k + 1 :])
+    root = Path(*parts[:k])
+    return option, ([] if root == conf else [f"hydra.searchpath=[file://{root}]"])
+
+
+def rerun_command(option: str, extra: list[str], genome: Genome, base: list[str]) -> str:
+    """``python -m runner`` with the strategy, the genome's leverage and sizing and the job's settings."""
+    args = [f"strategy={option}", *extra, *base, *run_overrides(genome)]
+    return "python -m runner " + " ".join(shlex.quote(a) for a in args)
 
 
 def write_yaml(raw: dict, path: Path, header: str = "") -> None:

@@ -2,7 +2,7 @@
 fitness on the in-sample bars; the top K exported as strategy YAML with their out-of-sample results."""
 
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from runner.data.panel import MarketPanel, iso
 from runner.data.timeframes import timeframe_ms
 from runner.discovery.batch import Columns, build, first_valid
 from runner.discovery.catalog import GENES, DiscoverSpec, discover_spec
-from runner.discovery.export import run_overrides, strategy_dict, write_yaml
+from runner.discovery.export import rerun_command, strategy_dict, strategy_option, write_yaml
 from runner.discovery.genome import Genome, Layout
 from runner.errors import ConfigError
 from runner.filters.pipeline import Plan, lookback, plan
@@ -67,9 +67,12 @@ def _schedule(spec: RunSpec, d: DiscoverSpec, panel: MarketPanel, cols: Columns)
     return schedule, (0, split), (split, n)
 
 
-def discover(spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool = False) -> tuple[Evaluation, Plan]:
+def discover(
+    spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool = False, rerun: list[str] | None = None
+) -> tuple[Evaluation, Plan]:
     """Run the discovery search (the objective is one of IN_SAMPLE, as ``validate`` checked); export
-    the top K; every candidate in one Evaluation."""
+    the top K, each with the command that re-runs it (``rerun``: the job's settings to replay, see
+    ``export.rerun_base``); every candidate in one Evaluation."""
     s = spec.search
     d = discover_spec(s.discover, panel.timeframe)
     layout = Layout(d)
@@ -110,7 +113,8 @@ def discover(spec: RunSpec, panel: MarketPanel, run, console=None, resumed: bool
         Axis("strategy.rule", tuple(float(i) for i in range(len(rows))), tuple(g.describe() for g in genomes)),
     ]
     grid_idx = np.column_stack([lev_idx.reshape(-1), np.arange(len(rows))]).astype(np.int64)
-    exported = _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, panel, console)
+    found = Found(genomes, fitness, metrics, blocks)
+    exported = _export(d, run, found, part, schedule, holdout, panel, console, rerun or [])
 
     def compiled_for(i: int) -> tuple[Compiled, int]:
         raw = strategy_dict(genomes[i], f"candidate_{i}")
@@ -137,9 +141,20 @@ def _fitness(spec, d: DiscoverSpec, genomes: list[Genome], metrics, blocks, ins_
     return fitness, extra
 
 
-def _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, panel, console) -> np.ndarray:
+@dataclass
+class Found:
+    """Every candidate a discovery evaluated."""
+
+    genomes: list[Genome]
+    fitness: np.ndarray
+    metrics: np.ndarray
+    blocks: np.ndarray
+
+
+def _export(d, run, found: Found, part, schedule, holdout, panel, console, rerun: list[str]) -> np.ndarray:
     """Write the top K (by fitness) as strategy YAML under ``export_dir`` and as artifacts, with a
-    table of their in-sample, holdout and walk-forward test results."""
+    table of their whole-window, holdout and walk-forward test results and their re-run commands."""
+    genomes, fitness, metrics, blocks = found.genomes, found.fitness, found.metrics, found.blocks
     exported = np.zeros(len(genomes), dtype=np.int64)
     key = np.where(np.isfinite(fitness), fitness, -np.inf)
     order = [int(i) for i in np.argsort(-key, kind="stable")[: d.top_k] if np.isfinite(fitness[i])]
@@ -154,17 +169,25 @@ def _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, 
         g = genomes[i]
         name = f"d{tag}_{rank:02d}"
         raw = strategy_dict(g, name, f"discovered by MLflow run {run.run_id}, rank {rank}")
+        path = folder / f"{name}.yaml"
+        option, extra = strategy_option(path, PROJECT_ROOT / "conf")
+        command = rerun_command(option, extra, g, rerun)
         header = (
             f"Discovered by perplab (MLflow run {run.run_id}), rank {rank} of {len(genomes):,} candidates.\n"
-            f"Re-run: python -m runner strategy=discovered/{name} {' '.join(run_overrides(g))}"
+            f"Re-run: {command}"
         )
-        path = folder / f"{name}.yaml"
         write_yaml(raw, path, header)
         files[f"discovered/{name}.yaml"] = lambda p, src=path: shutil.copyfile(src, p)
         exported[i] = rank
         lev = np.array([g.leverage])
         full = {k: float(metrics[i, E.METRIC_NAMES.index(k)]) for k in ("sharpe", "total_return", "max_drawdown")}
-        row = {"rank": rank, "strategy": f"discovered/{name}", "rule": g.describe(), "fitness": float(fitness[i])}
+        row = {
+            "rank": rank,
+            "strategy": option,
+            "rule": g.describe(),
+            "fitness": float(fitness[i]),
+            "rerun": command,
+        }
         if holdout[0] < holdout[1]:
             oos = window_metrics(blocks[i : i + 1], part.blocks(holdout), bpy, lev)
             row.update(
@@ -188,6 +211,6 @@ def _export(d, run, genomes, fitness, metrics, blocks, part, schedule, holdout, 
     if wf_rows:
         files["discovered/walk_forward.parquet"] = pl.DataFrame(wf_rows).write_parquet
     run.log_files(files)
-    run.set_tags({"discover_top": ",".join(f"discovered/d{tag}_{r:02d}" for r in range(1, len(order) + 1))})
+    run.set_tags({"discover_top": ",".join(r["strategy"] for r in rows)})
     print_discovered(top, console)
     return exported

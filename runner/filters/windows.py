@@ -60,7 +60,7 @@ def window_metrics(
         "sortino": sortino,
         "calmar": _div(apr, dd),
         "max_drawdown": dd,
-        "score": _div(total, dd * leverage),
+        "score": np.where(total < 0.0, total * dd * leverage, _div(total, dd * leverage)),
         "profit_factor": pf,
         "n_trades": sel[:, :, E.B_TRADES].sum(axis=1),
         "n_liquidations": sel[:, :, E.B_LIQ].sum(axis=1),

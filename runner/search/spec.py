@@ -19,7 +19,7 @@ OPTIMIZERS = (
     "PortfolioDiscreteOnePlusOne",
     "RandomSearch",
 )
-FIELDS = ("method", "optimizer", "budget", "num_workers", "seed", "pareto", "resume", "space", "discover")
+FIELDS = ("method", "optimizer", "budget", "num_workers", "seed", "pareto", "resume", "space", "discover", "experiment")
 OPTUNA_FIELDS = (
     "method",
     "sampler",
@@ -34,6 +34,7 @@ OPTUNA_FIELDS = (
     "workers",
     "pruner",
     "space",
+    "experiment",
 )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from kernels.perp import liquidation_price
 from kernels.program import flat_tiers
+from kernels.simulate import risk_score
 from tests.kernels.harness import Scenario, check_trades, run
 
 
@@ -132,6 +133,44 @@ def test_drawdown_and_score() -> None:
     np.testing.assert_allclose(equity, [1000, 1000, 600, 1400, 1400])
     assert metrics["max_drawdown"] == pytest.approx(0.4)
     assert metrics["score"] == pytest.approx(0.4 / (0.4 * 2))
+
+
+# (total_return, max_drawdown, leverage, score): R / (DD x L) when R >= 0, R x DD x L when R < 0
+SCORES = [
+    (0.4, 0.4, 2.0, 0.5),
+    (0.4, 0.2, 2.0, 1.0),
+    (0.4, 0.4, 4.0, 0.25),
+    (0.0, 0.3, 1.0, 0.0),
+    (0.0, 0.0, 1.0, np.nan),  # flat: 0/0
+    (-0.88, 0.9, 1.0, -0.792),
+    (-1.0, 1.0, 10.0, -10.0),
+    (-0.2, 0.5, 3.0, -0.3),
+]
+
+
+@pytest.mark.parametrize("r, dd, lev, expected", SCORES)
+def test_score_table(r, dd, lev, expected) -> None:
+    np.testing.assert_allclose(risk_score(r, dd, lev), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("r", [0.5, 0.01, 0.0, -0.01, -0.5, -1.0])
+def test_score_never_rewards_more_risk(r) -> None:
+    """All else equal, more leverage or more drawdown never ranks higher (10x at -100 % used to
+    outrank 1x at -88 %)."""
+    levels = [0.05, 0.2, 0.5, 1.0]
+    for lo, hi in zip(levels, levels[1:], strict=False):
+        assert not risk_score(r, hi, 2.0) > risk_score(r, lo, 2.0)
+    for lo, hi in [(1.0, 2.0), (2.0, 10.0), (10.0, 125.0)]:
+        assert not risk_score(r, 0.3, hi) > risk_score(r, 0.3, lo)
+    assert risk_score(-1.0, 1.0, 10.0) < risk_score(-0.88, 0.9, 1.0)
+
+
+def test_score_of_a_losing_leveraged_run() -> None:
+    candles = [flat(100), flat(100), flat(90), flat(95), flat(95)]
+    _, equity, metrics = run(Scenario([candles], [{0: "LE"}], leverage=2))
+    # qty 20: closes 100, 90, 95 -> equity 1000, 800, 900: R -0.1, DD 0.2, L 2
+    np.testing.assert_allclose(equity, [1000, 1000, 800, 900, 900])
+    assert metrics["score"] == pytest.approx(-0.1 * 0.2 * 2)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """Strategy discovery: the batched program equals the DSL compile of the exported YAML (metrics
 identical), a planted rule is recovered, the end-to-end run exports re-runnable strategies."""
 
+import shlex
+
 import numpy as np
 import pytest
 import yaml
@@ -104,6 +106,9 @@ def test_discovery_recovers_the_planted_rule(tmp_path):
 
 
 def test_discover_end_to_end_exports_strategies_that_rerun_to_the_same_metrics(tmp_path):
+    """Each exported strategy's printed re-run line, run as written, reproduces the discovery's
+    figures for it exactly (every metric of its grid row, the table's whole-window numbers)."""
+    export = tmp_path / "conf" / "strategy" / "discovered"
     out = cli(
         tmp_path,
         "+experiment=discover",
@@ -111,16 +116,20 @@ def test_discover_end_to_end_exports_strategies_that_rerun_to_the_same_metrics(t
         "search.num_workers=20",
         "search.discover.top_k=2",
         "search.discover.min_trades=5",
+        "search.discover.leverage=[1,2]",
+        "search.discover.sizing=[0.5]",
         "data.start=2023-01-01",
         "data.end=2023-12-31",
         "data.symbols=[BTCUSDT,ETHUSDT]",
-        f"search.discover.export_dir={tmp_path / 'exported'}",
+        "fees.taker_bps=3",
+        f"search.discover.export_dir={export}",
         "filters.walk_forward.train=120d",
         "filters.walk_forward.test=60d",
     )
     assert out.returncode == 0, out.stderr
     client, found = runs(tmp_path / "mlruns" / "mlflow.db")
     (run,) = found
+    assert client.get_experiment(run.info.experiment_id).name == "perplab-discover"
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "discovered")}
     assert {"discovered/top.parquet", "discovered/walk_forward.parquet"} <= arts
     import polars as pl
@@ -131,27 +140,22 @@ def test_discover_end_to_end_exports_strategies_that_rerun_to_the_same_metrics(t
     assert "dsr" in run.data.metrics and run.data.tags["search"] == "discover"
     for row in top.to_dicts():
         name = row["strategy"].split("/")[1]
-        raw = yaml.safe_load((tmp_path / "exported" / f"{name}.yaml").read_text())
-        header = (tmp_path / "exported" / f"{name}.yaml").read_text().splitlines()[1]
-        overrides = header.split("strategy=discovered/" + name)[1].split()
-        cfg = cfg_for(
-            "data=binance_4h",
-            "objective=sharpe",
-            "data.start=2023-01-01",
-            "data.end=2023-12-31",
-            "data.symbols=[BTCUSDT,ETHUSDT]",
-            "filters=none",
-            *overrides,
-            strategy=raw,
-        )
-        rerun = validate(cfg)
-        from runner.data.panel import build_panel
-
-        panel = build_panel(rerun.data)
-        metrics, _ = run_grid(panel, compile_strategy(rerun, panel), rerun.initial_capital, progress=False)
+        header = (export / f"{name}.yaml").read_text().splitlines()[1]
+        command = header.split("Re-run: ", 1)[1]
+        assert command in out.stderr  # printed as one line
+        for setting in ("data.start=2023-01-01", "data.timeframe=4h", "fees.taker_bps=3", "search=none"):
+            assert setting in command
+        assert "sizing.fraction=0.5" in command and "leverage=" in command
+        args = shlex.split(command)[3:]  # after "python -m runner"
+        store = tmp_path / f"rerun{row['rank']}.db"
+        again = cli(tmp_path, *args, store=store)
+        assert again.returncode == 0, again.stderr
+        _, (rerun,) = runs(store)
         (match,) = grid.filter(pl.col("exported") == row["rank"]).to_dicts()
-        for k, name_ in enumerate(E.METRIC_NAMES):
-            assert metrics[0, k] == pytest.approx(match[name_], rel=1e-12, nan_ok=True), name_
+        for name_ in E.METRIC_NAMES:
+            assert rerun.data.metrics[name_] == pytest.approx(match[name_], rel=1e-12, nan_ok=True), name_
+        assert rerun.data.metrics["sharpe"] == pytest.approx(row["full_sharpe"], rel=1e-12, nan_ok=True)
+        assert rerun.data.metrics["total_return"] == pytest.approx(row["full_total_return"], rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,8 @@ def test_a_flat_window_is_exactly_flat_and_its_score_undefined() -> None:
 @pytest.mark.parametrize(
     "names, train_blocks, expected",
     [
-        # hand-computed: block 1 alone. winning +2 %, dd 1 % -> score 2.0; losing -5 %, dd 5 % -> -1.0;
+        # hand-computed: block 1 alone. winning +2 %, dd 1 % -> score 0.02 / 0.01 = 2.0; losing -5 %,
+        # dd 5 % -> -0.05 x 0.05 = -0.0025;
         # dead: flat (NaN) and liquidated before the window
         (["dead", "losing", "winning"], [1], "winning"),
         # without the winner the losing account is chosen, never the flat dead one
@@ -75,7 +76,7 @@ def test_the_choice_never_falls_on_a_ruined_account(names, train_blocks, expecte
     idx = np.array(train_blocks)
     got = window_metrics(blocks, idx, BPY, lev)
     if train_blocks == [1]:
-        want = {"dead": np.nan, "losing": -1.0, "winning": 2.0}
+        want = {"dead": np.nan, "losing": -0.0025, "winning": 2.0}
         np.testing.assert_allclose(got["score"], [want[n] for n in names], rtol=1e-12)
     liquidated = np.cumsum(blocks[:, :, E.B_LIQ], axis=1)[:, idx.max()]
     c = best_of(objective_of(got["score"], liquidated, ObjectiveSpec("score", True, True)))
