@@ -45,6 +45,10 @@ def main() -> None:
     app.main()
     if callbacks.FAILED_JOBS:
         sys.exit(1)
+    if callbacks.NO_USABLE_JOB:
+        from runner.errors import NO_RESULT
+
+        sys.exit(NO_RESULT)
 
 
 if __name__ == "__main__":

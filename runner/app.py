@@ -13,16 +13,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
 from runner.artifacts import record_files, series
-from runner.backtest import Evaluation, grid_table, rank, records, run_grid
+from runner.backtest import COMPILE_SECONDS, Evaluation, grid_table, kernels_compiled, rank, records, run_grid
 from runner.children import KIND_TAG, child_combos, child_runs
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import iso, panel_for
 from runner.data.timeframes import timeframe_ms
-from runner.errors import ConfigError, PerplabError, exit_unexpected, one_line
+from runner.errors import NO_RESULT, NO_RESULT_LINE, ConfigError, PerplabError, exit_unexpected, one_line
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
-from runner.html_report import combination_report
-from runner.report import make_console, print_best, print_filters, search_figure
+from runner.html_report import combination_report, search_page
+from runner.plotly_assets import PageLinks
+from runner.report import make_console, print_best, print_filters
 from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, client_for, experiment_id, finite, flatten, git_info
 
@@ -42,6 +43,30 @@ def _job_context() -> tuple[bool, str, list[str], int]:
     sweep = os.environ.get(SWEEP_ENV) or (str(hc.sweep.dir) if multirun else "")
     num = hc.job.num if multirun else 0
     return multirun, sweep, list(hc.overrides.task), int(num or 0)
+
+
+NAMED_ELSEWHERE = ("data.start", "data.end", "data.timeframe", "strategy")  # in a run name's first words
+
+
+def run_name(cfg: DictConfig, overrides: list[str], num: int | None = None) -> str:
+    """A run's name says what sets it apart: strategy (or discovery), timeframe, window, and the
+    overrides or grid that define it (``period=[7,14]`` for ``strategy.params.period``); a sweep's
+    job number first. Secrets masked."""
+    from runner.redact import redact_override
+
+    what = "discover" if OmegaConf.select(cfg, "search.method") == "discover" else str(cfg.strategy.name)
+    start, end = (str(OmegaConf.select(cfg, f"data.{k}", default="")) for k in ("start", "end"))
+    parts = [what, str(OmegaConf.select(cfg, "data.timeframe", default="")), f"{start[:10]}..{end[:10]}"]
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        if key in NAMED_ELSEWHERE or key.split(".")[0] in ("tracking", "hydra"):
+            continue
+        if key.startswith("strategy.params."):
+            key = key.split(".")[2]
+        key = {"leverage.value": "leverage"}.get(key.removesuffix(".default"), key.removesuffix(".default"))
+        parts.append(redact_override(f"{key}={value}"))
+    name = " ".join(p for p in parts if p)
+    return (f"#{num} " if num is not None else "") + name[:240]
 
 
 def run_job(cfg: DictConfig) -> float:
@@ -70,7 +95,7 @@ def run_job(cfg: DictConfig) -> float:
     for env, tag in ((OPTUNA_STUDY_ENV, "optuna_study"), (OPTUNA_TRIAL_ENV, "optuna_trial")):
         if os.environ.get(env):  # a trial of hydra/sweeper=optuna (set per job by the sweeper)
             tags[tag] = os.environ[env]
-    name = f"{cfg.strategy.name}" + (f" #{num} " + " ".join(overrides) if multirun else "")
+    name = run_name(cfg, overrides, num if multirun else None)
     resume_id = None
     if spec is not None and spec.search.active:
         from runner.search.job import resume_target, search_key
@@ -104,6 +129,9 @@ def run_job(cfg: DictConfig) -> float:
             raise error
         value = _execute(spec, cfg, run)
         run.finish()
+        if math.isnan(value) and spec.search.active and not multirun:
+            console.print(f"[yellow]warning:[/yellow] {NO_RESULT_LINE}", highlight=False)
+            sys.exit(NO_RESULT)
         return value
     except (Exception, KeyboardInterrupt) as exc:
         run.fail(exc)
@@ -129,7 +157,23 @@ def _pin_exchange_rules(cfg: DictConfig, rules) -> None:
         OmegaConf.update(cfg, "exchange.lot_source", "config", force_add=True)
 
 
+MARKET_NAMES = {"futures_um": "Binance USDT-M futures", "spot": "Binance spot"}
+
+
+def run_header(spec: RunSpec) -> str:
+    """The first line of a run: what it simulates (strategy, symbols, bars and their source, window)."""
+    d = spec.data
+    source = MARKET_NAMES.get(d.market, d.market)
+    bars = f"{d.timeframe} bars" + ("" if d.timeframe == d.source_interval else f" resampled from {d.source_interval}")
+    window = f"{iso(d.start_ms)[:10]} to {iso(d.end_ms - 1)[:10]}"
+    if spec.search.method == "discover":
+        return f"strategy discovery on {', '.join(d.symbols)}: {source} {bars}, {window}"
+    search = f", search={spec.search.method}" if spec.search.active else ""
+    return f"{spec.strategy.name} on {', '.join(d.symbols)}: {source} {bars}, {window}{search}"
+
+
 def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
+    console.print(run_header(spec), highlight=False, markup=False, soft_wrap=True)
     with console.status("loading market data"):
         panel = panel_for(spec.data)
     for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
@@ -146,6 +190,25 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         **({f"exchange_rules.{s}": v for s, v in spec.instruments.sources.items()} if spec.instruments else {}),
     }
     run.set_tags(data_tags)
+    d = spec.data
+    run.log_dataset(
+        f"binance {d.market} {d.timeframe} {','.join(d.symbols)}",
+        panel.fingerprint,
+        {"uri": str(d.root), "market": d.market, "interval": d.source_interval},
+        {
+            "symbols": list(d.symbols),
+            "timeframe": d.timeframe,
+            "first_bar": data_tags["data_first_bar"],
+            "last_bar": data_tags["data_last_bar"],
+            "bars": panel.n_bars,
+            "fingerprint": panel.fingerprint,
+        },
+    )
+    if not kernels_compiled():
+        console.print(
+            f"compiling kernels: first run only, about {COMPILE_SECONDS} s (cached in kernels/__pycache__)",
+            highlight=False,
+        )
     ev, schedule = _evaluate(spec, panel, run, cfg)
     metrics = ev.metrics
     ctx = Context(
@@ -204,11 +267,19 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         combos = list(spec.tracking.combos)
         raise ConfigError(f"tracking.combos={combos}: this job evaluated {ev.n_combos} (valid: 0..{ev.n_combos - 1})")
     wanted = ([best] if spec.tracking.log_trades else []) + [c for c in spec.tracking.combos if c != best]
+    # report.html: the best combination's (report=best|all; so a sweep's best job has one), and with
+    # report=all every combination asked for by tracking.combos too; report=none: no pages at all
+    policy = spec.tracking.report
+    pages = PageLinks(run, spec.tracking)
     for c in wanted:
-        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, "" if c == best else f"combos/{c}/"))
+        with_report = policy == "all" or (policy == "best" and c == best)
+        prefix = "" if c == best else f"combos/{c}/"
+        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, pages if with_report else None))
     print_filters(report, console=console)
     if ev.history:
-        files["search_history.html"] = lambda p: p.write_text(search_figure(ev, spec.objective.metric))
+        history = search_page(ev, spec.objective.metric, pages("search_history.html")) if policy != "none" else ""
+        if history:
+            files["search_history.html"] = lambda p: p.write_text(history)
         files["search_history.parquet"] = pl.DataFrame(ev.history).with_row_index("generation").write_parquet
     with console.status("logging artifacts"):
         run.log_files(files)
@@ -222,16 +293,20 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     return value
 
 
-def _combo_files(spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: int, run_id: str, prefix: str) -> dict:
-    """Records of combination ``c`` (trades JSON/parquet, equity/drawdown/exposure, report.html)."""
+def _combo_files(
+    spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: int, run_id: str, prefix: str, pages=None
+) -> dict:
+    """Records of combination ``c`` (trades parquet and, when asked, JSON; equity/drawdown/exposure;
+    report.html when ``pages`` says where its plotly.js is)."""
     compiled, combo = ev.compiled_for(c)
     rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
     rec.trades = rec.trades.with_columns(pl.lit(c, pl.Int64).alias("combo"))  # the job's combination number
     params = {a.key: a.display(int(ev.grid_idx[c, j])) for j, a in enumerate(ev.axes)}
     frame = series(panel, rec.equity, rec.trades)
     write_report = None
-    if spec.tracking.report:
+    if pages is not None:
         row = table.row(c, named=True)
+        plotly = pages(f"{prefix}report.html")
 
         def write_report(path: Path) -> None:
             title = f"{spec.strategy.name} on {', '.join(panel.symbols)} {panel.timeframe}: combination {c}"
@@ -239,9 +314,10 @@ def _combo_files(spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: i
             meta = f"MLflow run {run_id}; {window}; data {panel.fingerprint[:12]}"
             metrics = {k: v for k, v in row.items() if isinstance(v, float)}
             initial = spec.initial_capital
-            path.write_text(combination_report(title, meta, frame, rec.trades, rec.metrics, metrics, params, initial))
+            page = combination_report(title, meta, frame, rec.trades, rec.metrics, metrics, params, initial, plotly)
+            path.write_text(page)
 
-    return record_files(prefix, frame, rec.trades, write_report)
+    return record_files(prefix, frame, rec.trades, write_report, spec.tracking.trades_json)
 
 
 def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[Evaluation, Plan]:

@@ -93,18 +93,45 @@ def costs(trades: pl.DataFrame, metrics: np.ndarray) -> pl.DataFrame:
     return pl.concat([per, total])
 
 
-def record_files(prefix: str, frame: pl.DataFrame, trades: pl.DataFrame, write_report=None) -> dict:
-    """``name -> writer`` for one combination's records: trades (JSON and parquet), the equity,
-    drawdown and exposure series (``frame``), and its report when ``write_report`` is given."""
+def write_compact(frame: pl.DataFrame, path: Path) -> None:
+    """Parquet for long bar series: times delta-encoded, floats byte-stream-split, zstd (about a
+    third of the plain size for six years of hourly equity, losslessly)."""
+    import pyarrow.parquet as pq
+
+    encodings = {}
+    for name, dtype in frame.schema.items():
+        if dtype in (pl.Float64, pl.Float32):
+            encodings[name] = "BYTE_STREAM_SPLIT"
+        elif dtype.is_temporal() or dtype.is_integer():
+            encodings[name] = "DELTA_BINARY_PACKED"
+    dictionary = [n for n in frame.columns if n not in encodings]
+    pq.write_table(
+        frame.to_arrow(),
+        path,
+        compression="zstd",
+        compression_level=9,
+        use_dictionary=dictionary or False,
+        column_encoding=encodings or None,
+    )
+
+
+def record_files(
+    prefix: str, frame: pl.DataFrame, trades: pl.DataFrame, write_report=None, with_json: bool = False
+) -> dict:
+    """``name -> writer`` for one combination's records: trades (parquet, and JSON ``with_json``), the
+    equity, drawdown and exposure series (``frame``), and its report when ``write_report`` is given."""
 
     def write_json(path: Path) -> None:
         path.write_text(trades_json(trades))
 
     files = {
-        f"{prefix}trades.json": write_json,
-        f"{prefix}trades.parquet": trades.write_parquet,
-        f"{prefix}equity.parquet": frame.write_parquet,
+        f"{prefix}trades.parquet": lambda p: write_compact(trades, p),
+        f"{prefix}equity.parquet": lambda p: write_compact(
+            frame.with_columns(pl.col(c).cast(pl.Float32) for c in frame.columns if c.startswith("exposure.")), p
+        ),
     }
+    if with_json:
+        files[f"{prefix}trades.json"] = write_json
     if write_report is not None:
         files[f"{prefix}report.html"] = write_report
     return files

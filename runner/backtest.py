@@ -1,7 +1,10 @@
 """Run a compiled grid through the kernels; pick the best combination; build records."""
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -15,6 +18,20 @@ from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
 
 CHUNK_MIN = 256  # grids up to this size run as one kernel call
+COMPILE_SECONDS = 40  # a cold compile of the grid and records kernels (benchmarks/bench_compile.py)
+
+
+def kernels_compiled() -> bool:
+    """Whether numba's on-disk cache (``kernels/__pycache__``) holds the grid kernel of the current
+    source; else the first call compiles the kernels (``COMPILE_SECONDS``, once per install).
+    Unknown (assumed compiled) when ``NUMBA_CACHE_DIR`` moves the cache elsewhere."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return True
+    fn = simulate_grid.py_func
+    source = Path(fn.__code__.co_filename)
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    index = source.parent / "__pycache__" / f"{source.stem}.{fn.__name__}-{fn.__code__.co_firstlineno}.{tag}.nbi"
+    return index.exists() and index.stat().st_mtime >= source.stat().st_mtime
 
 
 @dataclass
@@ -108,7 +125,7 @@ def grid_table(
         if axis.labels is not None:
             cols[axis.key] = [axis.labels[i] for i in compiled.grid_idx[:, j]]
         else:
-            cols[axis.key] = np.asarray(axis.values)[compiled.grid_idx[:, j]]
+            cols[axis.key] = np.asarray(axis.user_values())[compiled.grid_idx[:, j]]
     for k, name in enumerate(E.METRIC_NAMES):
         cols[name] = metrics[:, k]
     cols["objective"] = objective_values(metrics, objective) * (1 if objective.maximize else -1)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 FAILED_JOBS: list[str] = []
+NO_USABLE_JOB: list[bool] = []  # set when a finished sweep has no usable job (exit code 3)
 
 
 def _deflate_by_sweep(client, found: list) -> None:
@@ -43,7 +44,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from runner.app import SWEEP_ENV
         from runner.config import tracking_spec
-        from runner.report import print_sweep
+        from runner.report import job_state, print_sweep
         from runner.tracking import client_for
 
         sweep = os.environ.get(SWEEP_ENV) or str(config.hydra.sweep.dir)
@@ -79,6 +80,11 @@ class SweepSummary(Callback):
             Console(stderr=True).print(f"sweep summary (Pareto front, every run): MLflow run {sweep_run}")
         if FAILED_JOBS:
             Console(stderr=True).print(f"[red]{len(FAILED_JOBS)} of {len(runs)} jobs FAILED[/red] (errors in MLflow)")
+        if runs and not any(job_state(r) == "ok" for r in runs):
+            from runner.errors import NO_RESULT_LINE
+
+            NO_USABLE_JOB.append(True)
+            Console(stderr=True).print(f"[yellow]warning:[/yellow] {NO_RESULT_LINE}", highlight=False)
 
 
 class _RedactingFilter(logging.Filter):

@@ -32,14 +32,20 @@ class Axis:
     """One in-job grid dimension: a config key and its values (numbers, or labels mapped to codes)."""
 
     key: str
-    values: tuple[float, ...]
+    values: tuple[float, ...]  # as the kernel takes them
     labels: tuple[str, ...] | None = None
+    shown: tuple[float, ...] | None = None  # in the user's units when the kernel's differ (fees: bps)
+    divisor: float = 1.0  # kernel value = user value / divisor
 
     def display(self, i: int) -> Any:
+        """Value ``i`` as the user gives it: a label, or a number in the key's own units."""
         if self.labels is not None:
             return self.labels[i]
-        v = self.values[i]
+        v = self.values[i] if self.shown is None else self.shown[i]
         return int(v) if float(v).is_integer() else v
+
+    def user_values(self) -> tuple[float, ...]:
+        return self.values if self.shown is None else self.shown
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class TrackingSpec:
     log_trades: bool
     child_runs: str = "none"
     combos: tuple[int, ...] = ()
-    report: bool = True
+    report: str = "best"  # best: the best combination's report.html; all: also the tracking.combos rows; none
+    trades_json: bool = False  # trades.json beside trades.parquet
 
 
 @dataclass
@@ -212,8 +219,19 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
         log_trades=bool(_get(cfg, "tracking.log_trades")),
         child_runs=child_runs,
         combos=tuple(dict.fromkeys(combos)),
-        report=_get(cfg, "tracking.report") is not False,
+        report=_choice(cfg, "tracking.report", REPORTS)[0],
+        trades_json=_flag(cfg, "tracking.trades_json"),
     )
+
+
+REPORTS = ("best", "all", "none")
+
+
+def _flag(cfg: DictConfig, key: str) -> bool:
+    value = _get(cfg, key)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r}: must be true or false")
+    return value
 
 
 def strategy_file(name: object) -> str:
@@ -308,7 +326,8 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         (E.P_SLIPPAGE, "fees.slippage_bps"),
     ):
         lo = -10.0 if key == "fees.maker_bps" else 0.0
-        sim[col] = Axis(key, tuple(v / 1e4 for v in _numbers(cfg, key, lo, 1000.0)))
+        bps = _numbers(cfg, key, lo, 1000.0)
+        sim[col] = Axis(key, tuple(v / 1e4 for v in bps), shown=tuple(bps), divisor=1e4)
     if _get(cfg, "fees.slippage_impact"):
         sim[E.P_IMPACT] = Axis("fees.slippage_impact", _numbers(cfg, "fees.slippage_impact", 0.0, 10.0))
     sim.update(sizing_axes(cfg))

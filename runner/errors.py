@@ -1,4 +1,11 @@
-"""User-facing errors: one line naming the file, field or override, and exit code 2."""
+"""User-facing errors: one line naming the file, field or override, and exit code 2; exit code 3 for
+a search or sweep that ran but found no usable result."""
+
+NO_RESULT = 3
+NO_RESULT_LINE = (
+    "no usable result: no candidate has a finite objective without liquidation that survives the filters "
+    "(exit code 3; widen the space, lower leverage or relax the filters)"
+)
 
 
 class PerplabError(Exception):

@@ -1,11 +1,14 @@
-"""``report.html``: one self-contained page of Plotly figures for one combination (plotly.js embedded
-once, so it opens offline), and the sweep summary page."""
+"""``report.html``: one page of Plotly figures for one combination, and the sweep summary page;
+plotly.js is loaded from the store's one shared copy (``runner.plotly_assets``), so a page is its
+data alone and still opens offline."""
 
 import html
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
@@ -16,12 +19,22 @@ from runner.report import fmt
 
 KEY_METRICS = tuple(n for n in E.METRIC_NAMES if n not in ("score", "skew", "kurtosis"))  # in the table
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-MAX_POINTS = 4000  # a series drawn with more bars is thinned (last equity, deepest drawdown per bucket)
+MAX_POINTS = 1500  # a series drawn with more bars is thinned (last equity, deepest drawdown per bucket)
 STYLE = "body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:20px}p.meta{color:#555;font-size:13px}"
 
 
-def _times(frame: pl.DataFrame) -> list[str]:
-    return frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_list()
+def _times(frame: pl.DataFrame) -> dict:
+    """A trace's x: ``x0``/``dx`` (ms) when the times are evenly spaced (bars, or buckets of them, on
+    a regular grid), else every time as ISO-8601 text."""
+    ms = frame["time"].dt.epoch("ms").to_numpy()
+    if len(ms) > 2 and np.all(np.diff(ms) == ms[1] - ms[0]):
+        return {"x0": frame["time"][0].strftime("%Y-%m-%dT%H:%M:%SZ"), "dx": int(ms[1] - ms[0])}
+    return {"x": frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_list()}
+
+
+def _values(series: pl.Series) -> np.ndarray:
+    """Numbers as float32 (a chart's precision; plotly writes them as compact typed arrays)."""
+    return series.cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float32)
 
 
 def thin(series: pl.DataFrame, max_points: int = MAX_POINTS) -> pl.DataFrame:
@@ -42,11 +55,12 @@ def thin(series: pl.DataFrame, max_points: int = MAX_POINTS) -> pl.DataFrame:
 def equity_figure(series: pl.DataFrame) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
     x = _times(series)
-    fig.add_trace(go.Scatter(x=x, y=series["equity"].to_list(), name="equity", line={"width": 1.2}), row=1, col=1)
-    dd = (-series["drawdown"]).to_list()
+    fig.add_trace(go.Scatter(**x, y=_values(series["equity"]), name="equity", line={"width": 1.2}), row=1, col=1)
+    dd = _values(-series["drawdown"])
     fig.add_trace(
-        go.Scatter(x=x, y=dd, name="drawdown", fill="tozeroy", line={"width": 0.8, "color": "firebrick"}), row=2, col=1
+        go.Scatter(**x, y=dd, name="drawdown", fill="tozeroy", line={"width": 0.8, "color": "firebrick"}), row=2, col=1
     )
+    fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="equity (USDT)", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
     fig.update_layout(title="equity and drawdown", template="plotly_white", height=560, hovermode="x unified")
@@ -82,8 +96,8 @@ def monthly_figure(monthly: pl.DataFrame) -> go.Figure:
 def pnl_figure(trades: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     for side, color in (("long", "seagreen"), ("short", "indianred")):
-        pnl = trades.filter(pl.col("side") == side)["net_pnl"].to_list() if trades.height else []
-        if pnl:
+        pnl = _values(trades.filter(pl.col("side") == side)["net_pnl"]) if trades.height else []
+        if len(pnl):
             fig.add_trace(go.Histogram(x=pnl, name=f"{side} ({len(pnl)})", marker_color=color, opacity=0.7))
     fig.update_layout(
         title=f"trade net PnL ({trades.height} trades)",
@@ -100,7 +114,8 @@ def exposure_figure(series: pl.DataFrame) -> go.Figure:
     x = _times(series)
     for col in series.columns:
         if col.startswith("exposure."):
-            fig.add_trace(go.Scatter(x=x, y=series[col].fill_nan(None).to_list(), name=col[9:], line={"width": 1}))
+            fig.add_trace(go.Scatter(**x, y=_values(series[col]), name=col[9:], line={"width": 1}))
+    fig.update_xaxes(type="date")
     fig.update_layout(
         title="exposure per asset (signed notional / equity)",
         yaxis_title="notional / equity",
@@ -137,20 +152,46 @@ def costs_figure(costs: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def page(title: str, meta: str, figures: Mapping[str, go.Figure]) -> str:
-    """One HTML page: plotly.js inlined once, then one div per figure."""
-    divs = [
-        f'<section id="{key}">'
-        + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config={"displaylogo": False})
-        + "</section>"
-        for key, fig in figures.items()
-    ]
+def page(title: str, meta: str, figures: Mapping[str, go.Figure], plotly: Sequence[str] | None = None) -> str:
+    """One HTML page of figures. ``plotly``: the URLs to load plotly.js from, tried in order (the
+    store's shared copy, ``runner.plotly_assets``); None embeds it (a standalone page)."""
+    divs = [f'<section id="{key}"><div id="fig-{key}" class="fig"></div></section>' for key in figures]
+    calls = []
+    for key, fig in figures.items():
+        spec = json.loads(pio.to_json(fig, validate=False))
+        data, layout = json.dumps(spec.get("data", [])), json.dumps(spec.get("layout", {}))
+        calls.append(f'Plotly.newPlot("fig-{key}", {data}, {layout}, {{"displaylogo": false, "responsive": true}});')
+    draw = "function perplabDraw() {\n" + "\n".join(calls) + "\n}\n"
+    if plotly is None:
+        head = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        start = "perplabDraw();"
+    else:
+        head = ""
+        start = LOADER % json.dumps(list(plotly))
+    missing = (
+        '<p id="no-plotly" class="meta" hidden>The charts need plotly.js, kept once per MLflow store '
+        "(experiment perplab-assets): open this page in the MLflow UI or from the store's artifact "
+        "folder. The numbers are in equity.parquet and trades.parquet.</p>"
+    )
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
-        f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}</p>' + "\n".join(divs) + "</body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>{head}</head><body>"
+        f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}</p>{missing}'
+        + "\n".join(divs)
+        + f"<script>\n{draw}{start}\n</script></body></html>\n"
     )
+
+
+# loads plotly.js from the first URL that answers, then draws every figure
+LOADER = """(function load(urls) {
+  if (window.Plotly) { perplabDraw(); return; }
+  if (!urls.length) { document.getElementById("no-plotly").hidden = false; return; }
+  var s = document.createElement("script");
+  s.src = urls[0];
+  s.onload = function () { if (window.Plotly) { perplabDraw(); } else { load(urls.slice(1)); } };
+  s.onerror = function () { s.remove(); load(urls.slice(1)); };
+  document.head.appendChild(s);
+})(%s);"""
 
 
 def combination_report(
@@ -162,8 +203,9 @@ def combination_report(
     metrics: Mapping[str, float],
     params: Mapping[str, object],
     initial: float,
+    plotly: Sequence[str] | None = None,
 ) -> str:
-    """The report of one combination."""
+    """The report of one combination (``plotly``: see ``page``)."""
     drawn = thin(series)
     figures = {
         "equity": equity_figure(drawn),
@@ -173,10 +215,10 @@ def combination_report(
         "metrics": metrics_figure(metrics, params),
         "costs": costs_figure(artifacts.costs(trades, metrics_row)),
     }
-    return page(title, meta, figures)
+    return page(title, meta, figures, plotly)
 
 
-def sweep_page(title: str, summary: pl.DataFrame, columns: list[str]) -> str:
+def sweep_page(title: str, summary: pl.DataFrame, columns: list[str], plotly: Sequence[str] | None = None) -> str:
     """A sweep's runs: Sharpe against max drawdown (Pareto front highlighted, marker size by profit
     factor) and the table of every run, front first."""
     front = summary.filter(pl.col("pareto"))
@@ -213,4 +255,32 @@ def sweep_page(title: str, summary: pl.DataFrame, columns: list[str]) -> str:
         )
     )
     table.update_layout(title="every run", height=240 + 34 * (summary.height + 1), margin={"l": 10, "r": 10})
-    return page(title, f"{summary.height} runs, {front.height} on the Pareto front", {"front": fig, "runs": table})
+    meta = f"{summary.height} runs, {front.height} on the Pareto front"
+    return page(title, meta, {"front": fig, "runs": table}, plotly)
+
+
+def search_page(ev, metric: str, plotly: Sequence[str] | None = None) -> str:
+    """An HTML page of a search's fitness per generation: best, median and best so far, over every
+    candidate evaluated (``plotly``: see ``page``)."""
+    gens = np.arange(len(ev.history))
+    fig = go.Figure()
+    fitness = ev.extra["fitness"]
+    ok = np.isfinite(fitness)
+    fig.add_trace(
+        go.Scatter(
+            x=ev.extra["generation"][ok],
+            y=fitness[ok],
+            mode="markers",
+            name="candidates",
+            marker={"size": 4, "opacity": 0.35, "color": "grey"},
+        )
+    )
+    for key, label in (("search_best", "best"), ("search_median", "median"), ("search_best_so_far", "best so far")):
+        fig.add_trace(go.Scatter(x=gens, y=[h[key] for h in ev.history], mode="lines+markers", name=label))
+    fig.update_layout(
+        title=f"search fitness per generation ({metric}, higher is better)",
+        xaxis_title="generation",
+        yaxis_title=metric,
+        template="plotly_white",
+    )
+    return page("search history", f"{len(ev.history)} generations", {"fitness": fig}, plotly)

@@ -21,7 +21,6 @@ from runner.values import is_number
 
 INPUT = ("time", "symbol", "open", "high", "low", "close", "volume")  # + optional funding_rate
 SIGNALS = ("long_entry", "long_exit", "short_entry", "short_exit")
-FEE_KEYS = ("fees.taker_bps", "fees.maker_bps", "fees.slippage_bps")  # grid values are fractions, keys bps
 
 
 def fixed_config(cfg: DictConfig, best: dict[str, str]) -> DictConfig:
@@ -34,8 +33,6 @@ def fixed_config(cfg: DictConfig, best: dict[str, str]) -> DictConfig:
         value: Any = float(text) if is_number(text) else text
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if key in FEE_KEYS:
-            value = float(value) * 1e4
         node = OmegaConf.select(out, key)
         if isinstance(node, DictConfig) and "default" in node:  # a strategy parameter {type, low, high, default}
             key = f"{key}.default"

@@ -1,6 +1,5 @@
 """Rich tables of the best combinations and the best runs of a sweep."""
 
-
 import numpy as np
 import polars as pl
 from rich.console import Console
@@ -37,6 +36,12 @@ def ranked_value(value, allowed: bool = True) -> float:
         return float("nan")
     v = float(value)
     return v if np.isfinite(v) or np.isinf(v) else float("nan")
+
+
+def param_name(key: str) -> str:
+    """A grid axis's short name: ``strategy.params.period`` -> period, ``leverage.value`` -> leverage."""
+    parts = key.split(".")
+    return parts[-2] if parts[-1] in ("value", "default") else parts[-1]
 
 
 def fmt_param(value) -> str:
@@ -110,19 +115,23 @@ def print_best(
     if survivors is not None and not survivors.all():
         notes.append('"-": removed by a filter or undefined')
     out = Table(title=title, caption="; ".join(notes), show_lines=False)
-    out.add_column("#", justify="right")
-    for key in varying:
-        parts = key.split(".")
-        out.add_column(parts[-2] if parts[-1] == "value" else parts[-1], justify="right", overflow="fold")
+    out.add_column("#", justify="right", no_wrap=True)
+    names = [param_name(k) for k in varying]
+    joined = len(varying) > 2 and console.width < WIDE  # one folded column of name=value pairs
+    if joined:
+        out.add_column("parameters", overflow="fold", ratio=1)
+    for name in [] if joined else names:
+        out.add_column(name, justify="right", no_wrap=True)
     for name in shown:
-        out.add_column(LABELS.get(name, name), justify="right")
+        out.add_column(LABELS.get(name, name), justify="right", no_wrap=True)
     label = metric if by != "objective" or metric not in shown else "objective"
-    out.add_column(label, justify="right", style="bold")
+    out.add_column(label, justify="right", style="bold", no_wrap=True)
     rows = table.to_dicts()
     for i, c in enumerate(order[: spec.top]):
         row = rows[int(c)]
         allowed = survivors is None or bool(survivors[int(c)])
-        cells = [fmt_param(row[k]) for k in varying]
+        values = [fmt_param(row[k]) for k in varying]
+        cells = [" ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))] if joined else values
         cells += [fmt(n, row[n]) for n in shown]
         cells.append(fmt(by, ranked_value(row[by], allowed)))
         out.add_row(str(i + 1), *cells)
@@ -183,35 +192,6 @@ def print_sweep(runs: list[dict], metric: str, console: Console | None = None) -
         cells = [fmt(n, m.get(n)) for n in (*shown, *extra)]
         out.add_row(r["job"], r["overrides"], job_state(r), *cells, fmt("objective", m.get("objective")))
     console.print(out)
-
-
-def search_figure(ev, metric: str) -> str:
-    """A self-contained HTML page (plotly.js embedded) of a search's fitness per generation: best,
-    median and best so far, over every candidate evaluated."""
-    import plotly.graph_objects as go
-
-    gens = np.arange(len(ev.history))
-    fig = go.Figure()
-    fitness = ev.extra["fitness"]
-    ok = np.isfinite(fitness)
-    fig.add_trace(
-        go.Scatter(
-            x=ev.extra["generation"][ok],
-            y=fitness[ok],
-            mode="markers",
-            name="candidates",
-            marker={"size": 4, "opacity": 0.35, "color": "grey"},
-        )
-    )
-    for key, label in (("search_best", "best"), ("search_median", "median"), ("search_best_so_far", "best so far")):
-        fig.add_trace(go.Scatter(x=gens, y=[h[key] for h in ev.history], mode="lines+markers", name=label))
-    fig.update_layout(
-        title=f"search fitness per generation ({metric}, higher is better)",
-        xaxis_title="generation",
-        yaxis_title=metric,
-        template="plotly_white",
-    )
-    return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
 def print_discovered(top: pl.DataFrame, console: Console | None = None) -> None:

@@ -73,6 +73,7 @@ def log_sweep(tracking, sweep: str, runs: list, client) -> str:
     from mlflow.entities import RunTag
 
     from runner.html_report import sweep_page
+    from runner.plotly_assets import PageLinks
 
     table = summary_table(runs)
     run = TrackedRun(tracking, f"sweep {sweep}", {KIND_TAG: "sweep", "sweep_dir": sweep})
@@ -88,10 +89,11 @@ def log_sweep(tracking, sweep: str, runs: list, client) -> str:
     )
     columns = ["job", "overrides", "status", *COLUMNS, "pareto", "usable"]
     title = f"sweep {sweep}: {table.height} runs"
+    pages = PageLinks(run, tracking)
     run.log_files(
         {
             "sweep_summary.parquet": table.write_parquet,
-            "sweep_summary.html": lambda p: p.write_text(sweep_page(title, table, columns)),
+            "sweep_summary.html": lambda p: p.write_text(sweep_page(title, table, columns, pages(p.name))),
         }
     )
     for r in runs:

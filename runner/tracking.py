@@ -5,6 +5,7 @@ import functools
 import json
 import logging
 import math
+import os
 import sqlite3
 import subprocess
 import tempfile
@@ -100,7 +101,9 @@ _CHECKED: set[str] = set()
 
 
 def quiet_libraries() -> None:
-    """Keep MLflow's and alembic's INFO lines (table creation, migrations) out of the terminal."""
+    """Keep MLflow's and alembic's INFO lines (table creation, migrations) and MLflow's artifact
+    progress bars ("Downloading artifacts") out of the terminal; perplab shows its own progress."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -199,14 +202,23 @@ def client_for(spec: TrackingSpec) -> RetryingClient:
     return RetryingClient(client)
 
 
+# MLflow 3's UI opens an experiment of this kind on its runs table (not on the GenAI trace overview)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client, spec: TrackingSpec) -> str:
-    """The experiment named by config, created on first use (safe against a concurrent creator)."""
+    """The experiment named by config, created on first use (safe against a concurrent creator),
+    of the kind whose UI opens on its runs."""
     found = client.get_experiment_by_name(spec.experiment)
     if found is not None:
+        if found.tags.get("mlflow.experimentKind") is None:  # made before perplab set it
+            client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
     root = spec.artifact_root or default_artifact_root(spec.uri)
     try:
-        return client.create_experiment(spec.experiment, artifact_location=root and f"{root}/{spec.experiment}")
+        return client.create_experiment(
+            spec.experiment, artifact_location=root and f"{root}/{spec.experiment}", tags=EXPERIMENT_KIND
+        )
     except Exception:
         found = client.get_experiment_by_name(spec.experiment)
         if found is None:
@@ -312,6 +324,20 @@ class TrackedRun:
         items = [Metric(k, float(v), now, step) for k, vs in series.items() for step, v in enumerate(vs)]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_dataset(self, name: str, digest: str, source: Mapping[str, Any], profile: Mapping[str, Any]) -> None:
+        """The market data as an MLflow dataset input (the runs table's Dataset column, lineage)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(
+            name=name,
+            digest=digest[:36],
+            source_type="local",
+            source=redact(json.dumps(dict(source))),
+            profile=json.dumps(dict(profile)),
+        )
+        context = InputTag("mlflow.data.context", "backtest")
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, [context])])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag

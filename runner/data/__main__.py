@@ -121,7 +121,8 @@ def _verify(cfg: DictConfig) -> int:
     with console.status("verifying"):
         reports, problems, notes = verify(spec.root)
     table = Table(title=f"verify {spec.root}", title_justify="left")
-    table.add_column("file or payload", overflow="fold")
+    longest = max((len(f.what) for f in (*problems, *notes)), default=0)
+    table.add_column("file or payload", overflow="fold", min_width=min(longest, 50))  # a whole path at 80 columns
     table.add_column("finding", overflow="fold")
     for f in problems:
         table.add_row(f.what, f"[red]{f.problem}[/red]")

@@ -48,7 +48,7 @@ class Space:
         """One grid row of raw axis values (label codes for labelled axes) for a candidate's value."""
         out = np.array([a.values[0] for a in self.axes], dtype=np.float64)
         for d, j in zip(self.dims, self.slot, strict=True):
-            out[j] = snap(d, value[d.key])
+            out[j] = snap(d, value[d.key]) / self.axes[j].divisor  # fees: searched in bps, run as fractions
         return out
 
 

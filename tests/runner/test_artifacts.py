@@ -96,3 +96,32 @@ def test_costs_per_symbol_and_total() -> None:
     np.testing.assert_allclose(out["fees"].to_numpy(), [3.0, 0.1, 3.1])
     np.testing.assert_allclose(out["funding"].to_numpy(), [0.1, -0.5, -0.4])
     np.testing.assert_allclose(out["slippage"].to_numpy(), [0.04, 0.02, 0.06])
+
+
+@pytest.mark.parametrize(
+    "with_json, report, expected",
+    [
+        (False, False, {"trades.parquet", "equity.parquet"}),
+        (True, False, {"trades.parquet", "equity.parquet", "trades.json"}),
+        (False, True, {"trades.parquet", "equity.parquet", "report.html"}),
+    ],
+)
+def test_record_files_by_request(tmp_path, with_json, report, expected) -> None:
+    """Trades and series always as compact parquet (trades losslessly, exposure as float32); JSON and
+    the report only when asked."""
+    trades = _trades([{"asset": 0, "symbol": "A", "side": "long", "qty": 2.5, "entry_bar": 1, "exit_bar": 3}])
+    t = pl.Series("time", [1_704_067_200_000 + 3_600_000 * i for i in range(4)]).cast(pl.Datetime("ms", "UTC"))
+    frame = pl.DataFrame(
+        {"time": t, "equity": [1000.0, 1000.1, 999.7, 1003.0 + 1e-9], "exposure.A": [0.0, 0.3, 0.1, 0.0]}
+    )
+    files = artifacts.record_files(
+        "combos/1/", frame, trades, (lambda p: p.write_text("r")) if report else None, with_json
+    )
+    assert set(files) == {f"combos/1/{n}" for n in expected}
+    for name, write in files.items():
+        write(tmp_path / name.split("/")[-1])
+    assert pl.read_parquet(tmp_path / "trades.parquet").equals(trades)
+    series = pl.read_parquet(tmp_path / "equity.parquet")
+    assert series["equity"].to_list() == frame["equity"].to_list() and series["time"].equals(frame["time"])
+    assert series["exposure.A"].dtype == pl.Float32
+    assert series["exposure.A"].to_list() == pytest.approx(frame["exposure.A"].to_list(), rel=1e-7)

@@ -258,6 +258,8 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     run("report top 0", ["report.top=0"], "report.top=0")
     run("negative capital", ["account.initial_capital=-5"], "account.initial_capital=-5")
     run("child runs", ["tracking.child_runs=some"], "tracking.child_runs='some': valid: none, best, pareto, all")
+    run("report policy", ["tracking.report=true"], "tracking.report=True: valid: best, all, none")
+    run("trades JSON flag", ["tracking.trades_json=maybe"], "tracking.trades_json")
     run("combos beyond the grid", ["tracking.combos=[99]"], "tracking.combos=[99]: the grid has 1 combinations")
     run("unknown top-level key", ["+foo=1"], "override '+foo': no such key; valid top-level keys: account")
     run(

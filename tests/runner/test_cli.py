@@ -1,5 +1,6 @@
 """The command line end to end: subprocesses writing into a temporary MLflow store."""
 
+import math
 import os
 import subprocess
 import sys
@@ -29,6 +30,20 @@ def runs(store: Path, kind: str | None = "job"):
     ids = [e.experiment_id for e in client.search_experiments()]
     found = client.search_runs(ids, max_results=10_000)
     return client, [r for r in found if kind is None or r.data.tags.get("perplab.kind") == kind]
+
+
+def expected_exit(found) -> int:
+    """A finished sweep's exit code from its job runs: 3 (no usable result) unless some job finished
+    with a finite objective, never liquidated, with a survivor."""
+    usable = [
+        r
+        for r in found
+        if r.info.status == "FINISHED"
+        and math.isfinite(r.data.metrics.get("objective", math.nan))
+        and r.data.metrics.get("n_liquidations") == 0
+        and r.data.tags.get("no_survivor") != "true"
+    ]
+    return 0 if usable else 3
 
 
 def test_leverage_sweep_tracks_one_run_per_job(tmp_path: Path) -> None:
@@ -67,7 +82,7 @@ def test_single_run_with_in_job_grid(tmp_path: Path) -> None:
 
 
 def test_sweep_over_an_indicator_parameter(tmp_path: Path) -> None:
-    out = cli(tmp_path, "strategy=ema_cross", "strategy.indicators.ema_slow.period=30,60", "-m", *FAST)
+    out = cli(tmp_path, "strategy=ema_cross", "strategy.indicators.ema_slow.period=30,60", "filters=none", "-m", *FAST)
     assert out.returncode == 0, out.stderr
     _, found = runs(tmp_path / "mlruns" / "mlflow.db")
     assert sorted(r.data.params["strategy.indicators.ema_slow.period"] for r in found) == ["30", "60"]

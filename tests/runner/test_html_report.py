@@ -1,14 +1,14 @@
-"""report.html of a real run: self-contained, every figure drawn with data (read back, and rendered
-by headless Chromium where it is installed)."""
+"""report.html of a real run: small (plotly.js loaded from the store's one shared copy), every figure
+drawn with data (read back, and rendered by headless Chromium from the artifact store)."""
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import polars as pl
 import pytest
 
+from tests.chromium import dump_dom
 from tests.runner.report_html import figures, points
 from tests.runner.test_cli import FAST, cli, runs
 
@@ -17,9 +17,17 @@ FIGURES = ("fig-equity", "fig-monthly", "fig-pnl", "fig-exposure", "fig-metrics"
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory) -> tuple[Path, object, object]:
-    """One tracked job: a 4-combination grid, a child run each, records of combination 2 as well."""
+    """One tracked job: a 4-combination grid, a child run each, records of combination 2 as well (with
+    trades as JSON and a report for every recorded combination, on request)."""
     tmp = tmp_path_factory.mktemp("report")
-    args = ("strategy.params.period=[7,14]", "leverage=[1,3]", "tracking.child_runs=all", "tracking.combos=[2]")
+    args = (
+        "strategy.params.period=[7,14]",
+        "leverage=[1,3]",
+        "tracking.child_runs=all",
+        "tracking.combos=[2]",
+        "tracking.trades_json=true",
+        "tracking.report=all",
+    )
     out = cli(tmp, *args, *FAST)
     assert out.returncode == 0, out.stderr
     client, found = runs(tmp / "mlruns" / "mlflow.db", kind=None)
@@ -32,9 +40,15 @@ def _artifact(job, name: str) -> Path:
     return Path(client.download_artifacts(parent.info.run_id, name, str(tmp / "dl")))
 
 
-def test_report_is_self_contained_and_every_figure_has_data(job) -> None:
-    page = _artifact(job, "report.html").read_text()
-    assert "<script src=" not in page and page.count("plotly.js v") == 1  # plotly.js inlined once, nothing fetched
+def _in_store(job, name: str) -> Path:
+    """The artifact's file in the run's own (local) artifact folder, where the UI and a user find it."""
+    _, _, parent = job
+    return Path(unquote(urlparse(parent.info.artifact_uri).path)) / name
+
+
+def test_report_is_small_and_every_figure_has_data(job) -> None:
+    page = _in_store(job, "report.html").read_text()
+    assert "plotly.js v" not in page and len(page) < 400_000  # plotly.js is not embedded again
     figs = figures(page)
     assert tuple(figs) == FIGURES
     for name, traces in figs.items():
@@ -46,24 +60,39 @@ def test_report_is_self_contained_and_every_figure_has_data(job) -> None:
     assert figs["fig-costs"][0]["x"][-1] == "total"
 
 
-def test_report_renders_in_headless_chromium(job, tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install chromium); the structure test covers the page")
-    page = _artifact(job, "report.html")
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000", "--dump-dom"]
-        + [page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
-    for name in FIGURES:
-        start = dom.index(f'id="{name}"')
+def test_one_shared_plotly_per_store(job) -> None:
+    """Both reports load the same plotly.js: the tracking server's URL first, then the relative path
+    to the assets run's copy, which exists."""
+    tmp, client, parent = job
+    (assets,) = client.search_runs([client.get_experiment_by_name("perplab-assets").experiment_id])
+    assert assets.data.tags["perplab.kind"] == "assets"
+    for name in ("report.html", "combos/2/report.html"):
+        page = _in_store(job, name)
+        urls = json.loads(page.read_text().split("})(", 1)[1].split(");", 1)[0])
+        assert urls[0] == f"/get-artifact?path=plotly.min.mjs&run_uuid={assets.info.run_id}"
+        shared = (page.parent / urls[1]).resolve()
+        assert shared.is_file() and shared.stat().st_size > 3_000_000 and "plotly.js v" in shared.read_text()[:600]
+
+
+@pytest.mark.parametrize("name", ["report.html", "combos/2/report.html"])
+def test_report_renders_in_headless_chromium(job, name: str) -> None:
+    """Opened from the artifact store as a user (or the MLflow UI) would, every figure is drawn."""
+    dom = dump_dom(_in_store(job, name).as_uri())
+    for fig in FIGURES:
+        start = dom.index(f'id="{fig}"')
         section = dom[start : dom.find("</section>", start)]
-        assert "main-svg" in section, f"{name} was not drawn"
+        assert "main-svg" in section, f"{fig} was not drawn"
         drawn = section.count('class="trace') + section.count('class="hm"') + section.count('class="cell')
-        assert drawn > 0, f"{name} has no drawn data"
+        assert drawn > 0, f"{fig} has no drawn data"
+    assert 'id="no-plotly" class="meta" hidden' in dom
+
+
+def test_a_page_away_from_the_store_says_what_it_needs(job, tmp_path: Path) -> None:
+    """Copied out of the store, with no server: the page says where plotly.js lives, not a blank page."""
+    lone = tmp_path / "report.html"
+    lone.write_text(_in_store(job, "report.html").read_text())
+    dom = dump_dom(lone.as_uri(), budget_ms=5_000)
+    assert 'id="no-plotly" class="meta">' in dom and "main-svg" not in dom
 
 
 def test_trades_json_and_series_of_best_and_requested_combination(job) -> None:
@@ -109,3 +138,14 @@ def test_report_of_a_combination_without_trades() -> None:
     for name in ("fig-equity", "fig-monthly", "fig-metrics", "fig-costs", "fig-exposure"):
         assert figs[name] and all(points(t) > 0 for t in figs[name]), name
     assert len(figs["fig-monthly"][0]["z"]) == 1  # one year row: Jan..Mar of 2024 filled
+
+
+def test_report_none_writes_no_page_and_no_assets(tmp_path: Path) -> None:
+    """tracking.report=none: records without pages, and no plotly.js copied into the store."""
+    out = cli(tmp_path, "tracking.report=none", "search=optuna", "search.budget=4", "filters=none", *FAST)
+    assert out.returncode == 0, out.stderr
+    client, (run,) = runs(tmp_path / "mlruns" / "mlflow.db")
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"trades.parquet", "equity.parquet", "search_history.parquet"} <= names
+    assert not {n for n in names if n.endswith(".html")}
+    assert client.get_experiment_by_name("perplab-assets") is None

@@ -121,7 +121,8 @@ def test_concurrent_jobs_lose_nothing(tmp_path: Path) -> None:
         assert sorted(int(r.data.tags["combo"]) for r in children) == list(range(9))
         assert all(set(METRIC_NAMES) <= set(r.data.metrics) for r in children)
         arts = {a.path for a in client.list_artifacts(job.info.run_id)}
-        assert {"config.yaml", "grid.parquet", "trades.json", "equity.parquet", "report.html"} <= arts
+        assert {"config.yaml", "grid.parquet", "trades.parquet", "equity.parquet", "report.html"} <= arts
+        assert "trades.json" not in arts  # JSON only with tracking.trades_json=true
     summary = pl.read_parquet(client.download_artifacts(sweep.info.run_id, "sweep_summary.parquet", str(tmp_path)))
     assert sorted(summary["run_id"]) == sorted(r.info.run_id for r in jobs)
     assert summary["pareto"].sum() >= 1 and sweep.data.metrics["n_jobs"] == 4
@@ -154,5 +155,5 @@ def test_tracking_on_postgres(tmp_path: Path, postgres) -> None:
     assert set(METRIC_NAMES) <= set(run.data.metrics) and run.data.params["strategy.name"] == "rsi"
     assert len(run.data.tags["data_fingerprint"]) == 64
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "grid.parquet", "report.html", "trades.json"} <= arts
+    assert {"config.yaml", "grid.parquet", "report.html", "trades.parquet"} <= arts
     assert not (tmp_path / "mlruns").exists() and (tmp_path / "artifacts").is_dir()  # not the SQLite default

@@ -1,0 +1,46 @@
+"""``--help`` of every app: what it does, its main commands, its config groups and keys, exit codes,
+where to read more, in one screen (at most 60 lines of at most 100 columns); no dumped tables."""
+
+import subprocess
+import sys
+
+import pytest
+
+from runner import PROJECT_ROOT
+
+GROUPS = sorted(p.name for p in (PROJECT_ROOT / "conf").iterdir() if p.is_dir())
+
+
+def _help(module: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and not out.stderr, out.stderr
+    return out.stdout.rstrip().splitlines()
+
+
+@pytest.mark.parametrize(
+    "module, needed",
+    [
+        ("runner", ["Main commands:", "python -m runner leverage=1,3,5 -m", "Exit codes:", "3 no usable result"]),
+        ("runner.promote", ["Main commands:", "promote.stage=production", "tracking=sqlite", "1 a gate refused"]),
+        ("runner.data", ["download", "update", "status", "verify", "rebuild", "exit code 2"]),
+    ],
+)
+def test_help_fits_one_screen(module: str, needed: list[str]) -> None:
+    lines = _help(module)
+    text = "\n".join(lines)
+    assert len(lines) <= 60 and max(map(len, lines)) <= 100, text
+    for fragment in needed:
+        assert fragment in text, fragment
+    assert "README.md" in text and "Powered by Hydra" not in text
+    assert "maintenance" not in text and "bracket" not in text.lower()  # no exchange tables, no config dump
+
+
+def test_runner_help_lists_every_group_with_its_options() -> None:
+    lines = _help("runner")
+    listed = {
+        line.split(":")[0].strip(): line.split(":", 1)[1] for line in lines if line.strip().split(":")[0] in GROUPS
+    }
+    assert sorted(listed) == GROUPS
+    for group, options in listed.items():
+        shipped = {p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml")}
+        assert {o.strip() for o in options.split(",")} == shipped, group
