@@ -1,10 +1,7 @@
 """Run a compiled grid through the kernels; pick the best combination; build records."""
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,20 +15,19 @@ from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
 
 CHUNK_MIN = 256  # grids up to this size run as one kernel call
-COMPILE_SECONDS = 40  # a cold compile of the grid and records kernels (benchmarks/bench_compile.py)
+COMPILE_SECONDS = 120  # a cold compile of every kernel a run uses, 2 cores (benchmarks/bench_compile.py)
 
 
-def kernels_compiled() -> bool:
-    """Whether numba's on-disk cache (``kernels/__pycache__``) holds the grid kernel of the current
-    source; else the first call compiles the kernels (``COMPILE_SECONDS``, once per install).
-    Unknown (assumed compiled) when ``NUMBA_CACHE_DIR`` moves the cache elsewhere."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
+def kernels_compiled(kernel=None) -> bool:
+    """Whether numba's on-disk cache holds ``kernel`` (default: the grid kernel) compiled from its
+    current source; else the first call compiles the kernels (``COMPILE_SECONDS``, once per
+    install). Read through numba's own cache index, which checks the source's stamp; where that
+    is unavailable (another numba), assumed compiled."""
+    cache = getattr(kernel or simulate_grid, "_cache", None)
+    try:
+        return bool(cache._cache_file._load_index())
+    except AttributeError:
         return True
-    fn = simulate_grid.py_func
-    source = Path(fn.__code__.co_filename)
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    index = source.parent / "__pycache__" / f"{source.stem}.{fn.__name__}-{fn.__code__.co_firstlineno}.{tag}.nbi"
-    return index.exists() and index.stat().st_mtime >= source.stat().st_mtime
 
 
 @dataclass

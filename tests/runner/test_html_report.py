@@ -77,11 +77,11 @@ def test_one_shared_plotly_per_store(job) -> None:
 @pytest.mark.parametrize("name", ["report.html", "combos/2/report.html"])
 def test_report_renders_in_headless_chromium(job, name: str) -> None:
     """Opened from the artifact store as a user (or the MLflow UI) would, every figure is drawn."""
-    dom = dump_dom(_in_store(job, name).as_uri())
+    dom = dump_dom(_in_store(job, name).as_uri(), ready=lambda d: d.count("main-svg") >= len(FIGURES))
     for fig in FIGURES:
         start = dom.index(f'id="{fig}"')
         section = dom[start : dom.find("</section>", start)]
-        assert "main-svg" in section, f"{fig} was not drawn"
+        assert "main-svg" in section, f"{fig} was not drawn: {dom[dom.find('<!-- chromium console') :]}"
         drawn = section.count('class="trace') + section.count('class="hm"') + section.count('class="cell')
         assert drawn > 0, f"{fig} has no drawn data"
     assert 'id="no-plotly" class="meta" hidden' in dom
