@@ -1,5 +1,5 @@
 """How big the MLflow store grows: a multirun of default 6-year jobs (RSI, the default data, one
-job per RSI period) into a fresh SQLite store with default tracking, then the store's size on disk:
+job per RSI period and leverage 1 or 2) into a fresh SQLite store with default tracking, then the store's size on disk:
 the database, the jobs' artifacts by file name, the shared plotly.js and the sweep-level run.
 
     python benchmarks/bench_store.py [--jobs 100]
@@ -28,10 +28,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "mlruns"
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db"}
-        periods = f"strategy.params.period=range(2,{2 + args.jobs})"
+        half = (args.jobs + 1) // 2  # jobs: RSI periods 2, 3, ... at leverage 1 and 2
+        sweep = [f"strategy.params.period=range(2,{2 + half})", "leverage=1,2" if args.jobs > 1 else "leverage=1"]
         start = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "runner", periods, "filters=none", "-m", f"hydra.sweep.dir={tmp}/multirun"],
+            [sys.executable, "-m", "runner", *sweep, "filters=none", "-m", f"hydra.sweep.dir={tmp}/multirun"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -48,7 +49,7 @@ def main() -> None:
         total, db = size(store), size(store / "mlflow.db")
         assets = size(artifacts / "perplab-assets") if (artifacts / "perplab-assets").exists() else 0
         mb = 1e6
-        print(f"{args.jobs} default 6-year jobs in {seconds:.0f} s: store {total / mb:.1f} MB")
+        print(f"{2 * half if args.jobs > 1 else 1} default 6-year jobs in {seconds:.0f} s: store {total / mb:.1f} MB")
         print(f"  database {db / mb:.2f} MB, shared plotly.js {assets / mb:.2f} MB")
         for name, sizes in sorted(by_name.items(), key=lambda kv: -sum(kv[1])):
             print(f"  {name:24s} {len(sizes):4d} files, {sum(sizes) / len(sizes) / 1e3:8.1f} KB each")

@@ -174,10 +174,12 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
             f"{o.input_line}: a comma-separated sweep needs -m (multirun); "
             f"for an in-job grid give a list, e.g. {o.key_or_group}=[1,3,5]"
         )
-    hydra = [o for o in parsed if o.key_or_group.startswith("hydra") and o.key_or_group != SEARCH_PATH]
-    if hydra or any(o.is_sweep_override() and not (o.is_discrete_sweep() or o.is_range_sweep()) for o in parsed):
-        # another sweeper (e.g. nevergrad intervals): check the fixed part only
-        return [[o.input_line for o in parsed if not o.is_sweep_override() and o not in hydra]]
+    # Hydra's own settings (launcher, sweeper, output folders) are not the job's config: every job is
+    # checked without them, whatever launcher or folder runs it
+    parsed = [o for o in parsed if not o.key_or_group.startswith("hydra") or o.key_or_group == SEARCH_PATH]
+    if any(o.is_sweep_override() and not (o.is_discrete_sweep() or o.is_range_sweep()) for o in parsed):
+        # a search sweeper's space (e.g. intervals): check the fixed part only
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
     batches = BasicSweeper.split_arguments(parsed, None)
     return [job for batch in batches for job in batch]
 

@@ -192,6 +192,11 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     run("leverage text", ["leverage=abc"], "leverage=abc: no such option in conf/leverage; valid: fixed, ladder")
     run("leverage sweep with text", ["leverage=5,abc", "-m"], "leverage.value='abc': must be an integer")
     run("leverage grid out of range", ["leverage=[1,50]"], "leverage.value=50")
+    run(
+        "range sweep beyond a bound, Hydra settings given",
+        ["strategy.params.period=range(99,102)", "hydra.sweep.dir=elsewhere", "hydra/launcher=basic", "-m"],
+        "strategy.params.period=101: must be an integer from 2 to 100",
+    )
     run("leverage empty grid", ["leverage=[]"], "leverage.value=[]: needs at least one value")
     run(
         "unknown leverage preset",
