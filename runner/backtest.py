@@ -15,7 +15,7 @@ from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
 
 CHUNK_MIN = 256  # grids up to this size run as one kernel call
-COMPILE_SECONDS = 120  # a cold compile of every kernel a run uses, 2 cores (benchmarks/bench_compile.py)
+COMPILE_SECONDS = 90  # cold compile of every kernel a default run uses: 89 s on 2 cores (benchmarks/bench_compile.py)
 
 
 def kernels_compiled(kernel=None) -> bool:
