@@ -189,3 +189,23 @@ def test_discovered_table_is_in_fitness_order() -> None:
     lines = render(lambda c: print_discovered(top, console=c), 80)
     assert in_order([as_number(v) for v in column(lines, "fitness")])
     assert max(len(line) for line in lines) <= 80
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_many_grid_axes_share_one_column_below_120(width) -> None:
+    """Four grid axes: one folded ``parameters`` column of name=value at 80 columns, a column each
+    when wide; every value is there either way."""
+    metrics, objective, table, compiled, spec = _job([0.5, 0.2, 0.9], [0, 0, 0])
+    keys = ("strategy.params.period", "strategy.params.lower", "strategy.params.upper", "leverage.value")
+    table = table.with_columns(
+        pl.Series(k, [10.0 + i + 7 * j for j in range(3)]) for i, k in enumerate(keys) if k != "leverage.value"
+    )
+    compiled = SimpleNamespace(axes=[SimpleNamespace(key=k, values=[0, 1, 2]) for k in keys])
+    order = rank(metrics, objective)
+    lines = render(lambda c: print_best(table, compiled, order, spec, "abc", console=c), width)
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= width
+    assert ("parameters" in text) == (width < 120)
+    best = "".join(text.split())  # a folded cell may break anywhere
+    for name, value in (("period", 24), ("lower", 25), ("upper", 26), ("leverage", 3)):
+        assert (f"{name}={value}" in best) if width < 120 else (name in text and str(value) in text)
