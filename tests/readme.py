@@ -7,18 +7,18 @@ from runner import PROJECT_ROOT
 
 
 def section(heading: str) -> str:
-    """The README text under ``heading`` (a ``#`` line, matched from its start) up to the next heading
-    of the same or a higher level."""
-    text = (PROJECT_ROOT / "README.md").read_text()
-    lines = text.splitlines()
-    start = next(
-        i for i, line in enumerate(lines) if line.startswith("#") and line.lstrip("#").strip().startswith(heading)
-    )
-    level = len(lines[start]) - len(lines[start].lstrip("#"))
-    end = next(
-        (i for i in range(start + 1, len(lines)) if re.match(rf"^#{{1,{level}}} ", lines[i])),
-        len(lines),
-    )
+    """The README text under ``heading`` (a ``#`` line outside fenced code blocks, matched from its
+    start) up to the next heading of the same or a higher level (a ``# comment`` inside a fenced
+    block is part of the text, not a heading)."""
+    lines = (PROJECT_ROOT / "README.md").read_text().splitlines()
+    headings, fenced = {}, False  # line number -> level, for the # lines outside fenced code blocks
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"^(#+) ", line)):
+            headings[i] = len(m.group(1))
+    start = next(i for i in headings if lines[i].lstrip("#").strip().startswith(heading))
+    end = next((i for i in headings if i > start and headings[i] <= headings[start]), len(lines))
     return "\n".join(lines[start:end])
 
 

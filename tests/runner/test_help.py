@@ -20,7 +20,15 @@ def _help(module: str) -> list[str]:
 @pytest.mark.parametrize(
     "module, needed",
     [
-        ("runner", ["Main commands:", "python -m runner leverage=1,3,5 -m", "Exit codes:", "3 no usable result"]),
+        (
+            "runner",
+            [
+                "Main commands:",
+                "python -m runner strategy=ema_cross leverage=1,3,5 -m",
+                "Exit codes:",
+                "3 no usable result",
+            ],
+        ),
         ("runner.promote", ["Main commands:", "promote.stage=production", "tracking=sqlite", "1 a gate refused"]),
         ("runner.data", ["download", "update", "status", "verify", "rebuild", "exit code 2"]),
     ],
