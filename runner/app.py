@@ -277,8 +277,8 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, pages if with_report else None))
     print_filters(report, console=console)
     if ev.history:
-        history = search_page(ev, spec.objective.metric, pages("search_history.html")) if policy != "none" else ""
-        if history:
+        if policy != "none":
+            history = search_page(ev, spec.objective.metric, pages("search_history.html"))
             files["search_history.html"] = lambda p: p.write_text(history)
         files["search_history.parquet"] = pl.DataFrame(ev.history).with_row_index("generation").write_parquet
     with console.status("logging artifacts"):

@@ -57,23 +57,14 @@ class SweepSummary(Callback):
             Console(stderr=True).print(f"sweep summary unavailable: {exc}")
             return
         _deflate_by_sweep(client, found)
-        try:
-            from runner.sweep_summary import log_sweep
+        from runner.sweep_summary import job_row, log_sweep
 
+        try:
             sweep_run = log_sweep(spec, sweep, found, client)
         except Exception as exc:
             Console(stderr=True).print(f"sweep-level run not logged: {exc}")
             sweep_run = None
-        runs = [
-            {
-                "job": r.data.tags.get("job_num", "?"),
-                "overrides": r.data.tags.get("hydra_overrides", ""),
-                "status": r.info.status,
-                "metrics": r.data.metrics,
-                "no_survivor": r.data.tags.get("no_survivor") == "true",
-            }
-            for r in found
-        ]
+        runs = [job_row(r) for r in found]
         FAILED_JOBS.extend(r["job"] for r in runs if r["status"] != "FINISHED")
         print_sweep(runs, str(config.objective.metric))
         if sweep_run:

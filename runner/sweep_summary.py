@@ -8,6 +8,7 @@ import polars as pl
 from kernels import enums as E
 from runner.children import KIND_TAG
 from runner.filters.pareto import front_ranks
+from runner.report import job_state
 from runner.tracking import PARENT_TAG, TrackedRun, finite
 
 COLUMNS = (
@@ -55,17 +56,21 @@ def summary_table(runs: list) -> pl.DataFrame:
     )
 
 
+def job_row(run) -> dict:
+    """A job's MLflow ``Run`` as the sweep table reads it (``runner.report.job_state``)."""
+    return {
+        "job": run.data.tags.get("job_num", "?"),
+        "overrides": run.data.tags.get("hydra_overrides", ""),
+        "status": run.info.status,
+        "metrics": run.data.metrics,
+        "no_survivor": run.data.tags.get("no_survivor") == "true",
+    }
+
+
 def usable(run) -> bool:
     """A job that can be the sweep's best: finished, a finite objective, never liquidated, a survivor
     (a liquidated trial is discarded whatever its return)."""
-    m = run.data.metrics
-    v = m.get("objective", np.nan)
-    return (
-        run.info.status == "FINISHED"
-        and bool(np.isfinite(v))
-        and m.get("n_liquidations", 0.0) == 0.0
-        and run.data.tags.get("no_survivor") != "true"
-    )
+    return job_state(job_row(run)) == "ok"
 
 
 def log_sweep(tracking, sweep: str, runs: list, client) -> str:

@@ -202,13 +202,14 @@ def client_for(spec: TrackingSpec) -> RetryingClient:
     return RetryingClient(client)
 
 
-# MLflow 3's UI opens an experiment of this kind on its runs table (not on the GenAI trace overview)
+# MLflow 3's UI lists an experiment of this kind under "Model training", where it opens on its runs
+# (in the UI's default GenAI mode an experiment opens on its trace overview whatever its kind)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def experiment_id(client, spec: TrackingSpec) -> str:
     """The experiment named by config, created on first use (safe against a concurrent creator),
-    of the kind whose UI opens on its runs."""
+    tagged as model development (``EXPERIMENT_KIND``)."""
     found = client.get_experiment_by_name(spec.experiment)
     if found is not None:
         if found.tags.get("mlflow.experimentKind") is None:  # made before perplab set it
