@@ -15,6 +15,7 @@ from kernels import enums as E
 from runner.artifacts import record_files, series
 from runner.backtest import COMPILE_SECONDS, Evaluation, grid_table, kernels_compiled, rank, records, run_grid
 from runner.children import KIND_TAG, child_combos, child_runs
+from runner.cluster import worker_tags
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import iso, panel_for
 from runner.data.timeframes import timeframe_ms
@@ -24,6 +25,7 @@ from runner.filters.pipeline import Plan, evaluate, lookback, plan
 from runner.html_report import combination_report, search_page
 from runner.plotly_assets import PageLinks
 from runner.report import make_console, print_best, print_filters
+from runner.resume import HASH_TAG, config_hash, resuming
 from runner.strategy.compile import compile_strategy
 from runner.tracking import TrackedRun, client_for, experiment_id, finite, flatten, git_info
 
@@ -83,12 +85,19 @@ def run_job(cfg: DictConfig) -> float:
     else:
         error = None
 
+    digest = config_hash(cfg)
+    if sweep and spec is not None and resuming() == sweep:
+        done = _finished_before(spec, sweep, digest, num)
+        if done is not None:
+            return done
     tags = {
         **git_info(),
         "hydra_overrides": " ".join(overrides),
-        "command": os.environ.get(OVERRIDES_ENV, " ".join(overrides)),
+        "command": os.environ.get(OVERRIDES_ENV) or " ".join(overrides),
         "strategy": str(OmegaConf.select(cfg, "strategy.name")),
         KIND_TAG: "job",
+        HASH_TAG: digest,
+        **worker_tags(),
     }
     if sweep:
         tags.update({"sweep_id": sweep, "job_num": str(num)})
@@ -146,6 +155,20 @@ def run_job(cfg: DictConfig) -> float:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return math.nan
+
+
+def _finished_before(spec: RunSpec, sweep: str, digest: str, num: int) -> float | None:
+    """A resumed sweep's job that already FINISHED (same composed config): its recorded objective."""
+    from runner.resume import finished_job
+
+    try:
+        done = finished_job(client_for(spec.tracking), sweep, digest)
+    except PerplabError:
+        return None
+    if done is None:
+        return None
+    console.print(f"job #{num}: finished before, not run again (run {done.info.run_id[:12]})", highlight=False)
+    return float(done.data.metrics.get("objective", math.nan))
 
 
 def _pin_exchange_rules(cfg: DictConfig, rules) -> None:

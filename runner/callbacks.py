@@ -38,13 +38,48 @@ def _deflate_by_sweep(client, found: list) -> None:
         r.data.metrics["dsr_sweep"] = value
 
 
+SWEEP_RUN: list = []  # the running sweep's TrackedRun (created when it starts, finished by its summary)
+
+
+def _start_sweep_run(config: DictConfig) -> None:
+    """The sweep-level run, RUNNING from the start with a heartbeat: it records the command and the
+    output folder that ``resume=`` needs; a resumed sweep continues its own."""
+    from runner.app import OVERRIDES_ENV, SWEEP_ENV
+    from runner.children import KIND_TAG
+    from runner.config import tracking_spec
+    from runner.resume import OUTPUT_TAG, resuming, sweep_run
+    from runner.tracking import TrackedRun, client_for
+
+    sweep = os.environ.get(SWEEP_ENV) or str(config.hydra.sweep.dir)
+    spec = tracking_spec(config)
+    if resuming() == sweep:
+        SWEEP_RUN.append(TrackedRun.attach(spec, sweep_run(client_for(spec), sweep).info.run_id))
+        return
+    tags = {
+        KIND_TAG: "sweep",
+        "sweep_dir": sweep,
+        OUTPUT_TAG: str(Path(str(config.hydra.sweep.dir)).resolve()),
+        "command": os.environ.get(OVERRIDES_ENV, ""),
+    }
+    SWEEP_RUN.append(TrackedRun(spec, f"sweep {sweep}", tags))
+
+
 class SweepSummary(Callback):
-    """After a multirun, print its runs best first and remember the failures (exit code 1)."""
+    """A sweep-level run from the start of a multirun; at its end, its runs best first (one per job:
+    a resumed sweep's finished run of each), the failures remembered (exit code 1)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SWEEP_RUN.clear()
+        try:
+            _start_sweep_run(config)
+        except Exception as exc:  # the jobs still run and are tracked; the summary gets its own run
+            Console(stderr=True).print(f"sweep-level run not started: {exc}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from runner.app import SWEEP_ENV
         from runner.config import tracking_spec
         from runner.report import job_state, print_sweep
+        from runner.resume import latest_per_job
         from runner.tracking import client_for
 
         sweep = os.environ.get(SWEEP_ENV) or str(config.hydra.sweep.dir)
@@ -52,7 +87,8 @@ class SweepSummary(Callback):
             spec = tracking_spec(config)
             client = client_for(spec)
             ids = [e.experiment_id for e in client.search_experiments()]
-            found = client.search_runs(ids, f"tags.sweep_id = '{sweep}'", max_results=10_000)
+            query = f"tags.sweep_id = '{sweep}' and tags.`perplab.kind` = 'job'"
+            found = latest_per_job(client.search_runs(ids, query, max_results=10_000))
         except Exception as exc:  # the summary must never hide the sweep's own result
             Console(stderr=True).print(f"sweep summary unavailable: {exc}")
             return
@@ -60,10 +96,12 @@ class SweepSummary(Callback):
         from runner.sweep_summary import job_row, log_sweep
 
         try:
-            sweep_run = log_sweep(spec, sweep, found, client)
+            sweep_run = log_sweep(spec, sweep, found, client, SWEEP_RUN[0] if SWEEP_RUN else None)
         except Exception as exc:
             Console(stderr=True).print(f"sweep-level run not logged: {exc}")
             sweep_run = None
+            if SWEEP_RUN:
+                SWEEP_RUN[0].fail(exc)
         runs = [job_row(r) for r in found]
         FAILED_JOBS.extend(r["job"] for r in runs if r["status"] != "FINISHED")
         print_sweep(runs, str(config.objective.metric))

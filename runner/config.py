@@ -65,6 +65,8 @@ class TrackingSpec:
     combos: tuple[int, ...] = ()
     report: str = "best"  # best: the best combination's report.html; all: also the tracking.combos rows; none
     trades_json: bool = False  # trades.json beside trades.parquet
+    heartbeat_s: float = 30.0  # a RUNNING run's heartbeat tag is refreshed this often
+    heartbeat_timeout_s: float = 300.0  # a RUNNING run with an older heartbeat is dead (marked KILLED)
 
 
 @dataclass
@@ -221,7 +223,25 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
         combos=tuple(dict.fromkeys(combos)),
         report=_choice(cfg, "tracking.report", REPORTS)[0],
         trades_json=_flag(cfg, "tracking.trades_json"),
+        **_heartbeat(cfg),
     )
+
+
+def _heartbeat(cfg: DictConfig) -> dict[str, float]:
+    """``tracking.heartbeat_s`` and ``tracking.heartbeat_timeout_s`` (defaults where a config lacks them)."""
+    out = {}
+    for key, default in (("heartbeat_s", 30.0), ("heartbeat_timeout_s", 300.0)):
+        value = _get(cfg, f"tracking.{key}")
+        value = default if value is None else value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+            raise ConfigError(f"tracking.{key}={value!r}: must be a positive number of seconds")
+        out[key] = float(value)
+    if out["heartbeat_timeout_s"] < 2 * out["heartbeat_s"]:
+        raise ConfigError(
+            f"tracking.heartbeat_timeout_s={out['heartbeat_timeout_s']:g}: must be at least twice "
+            f"tracking.heartbeat_s={out['heartbeat_s']:g} (a live run would be taken for dead)"
+        )
+    return out
 
 
 REPORTS = ("best", "all", "none")

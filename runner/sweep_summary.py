@@ -73,15 +73,16 @@ def usable(run) -> bool:
     return job_state(job_row(run)) == "ok"
 
 
-def log_sweep(tracking, sweep: str, runs: list, client) -> str:
-    """Create the sweep-level run, log the summary to it, nest the jobs' runs under it; its id."""
+def log_sweep(tracking, sweep: str, runs: list, client, run: TrackedRun | None = None) -> str:
+    """Log the summary to the sweep-level run (``run``, else a new one), nest the jobs' runs under
+    it, finish it; its id."""
     from mlflow.entities import RunTag
 
     from runner.html_report import sweep_page
     from runner.plotly_assets import PageLinks
 
     table = summary_table(runs)
-    run = TrackedRun(tracking, f"sweep {sweep}", {KIND_TAG: "sweep", "sweep_dir": sweep})
+    run = run or TrackedRun(tracking, f"sweep {sweep}", {KIND_TAG: "sweep", "sweep_dir": sweep})
     n_failed = int((table["status"] != "FINISHED").sum())
     best = table.filter(pl.col("usable"))["objective"].drop_nulls()
     run.log_metrics(

@@ -17,6 +17,7 @@ from typing import Any
 from runner import PROJECT_ROOT
 from runner.config import TrackingSpec
 from runner.errors import ConfigError
+from runner.heartbeat import Heartbeat, heartbeat_tags, reap
 from runner.redact import MASK, SECRET_KEY, redact, redact_override
 
 PARAM_LIMIT = 6000
@@ -286,9 +287,11 @@ class TrackedRun:
         self.experiment_id = experiment_id(self.client, spec)
         run_name = redact(run_name)
         tags = {MLFLOW_RUN_NAME: run_name, **_clean_tags(tags)}
-        run = self.client.create_run(self.experiment_id, tags=tags, run_name=run_name)
+        reap_once(self.client, spec)
+        run = self.client.create_run(self.experiment_id, tags={**tags, **heartbeat_tags()}, run_name=run_name)
         self.run_id = run.info.run_id
         self.artifact_uri = run.info.artifact_uri
+        self.heartbeat = Heartbeat(self.client, self.run_id, spec.heartbeat_s)
 
     @classmethod
     def attach(cls, spec: TrackingSpec, run_id: str) -> "TrackedRun":
@@ -299,7 +302,10 @@ class TrackedRun:
         self.experiment_id = run.info.experiment_id
         self.run_id = run_id
         self.artifact_uri = run.info.artifact_uri
+        reap_once(self.client, spec)
+        self.set_tags(heartbeat_tags())
         self.client.update_run(run_id, status="RUNNING")
+        self.heartbeat = Heartbeat(self.client, self.run_id, spec.heartbeat_s)
         return self
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -381,15 +387,31 @@ class TrackedRun:
             self.client.set_terminated(run.info.run_id, "FINISHED", end_time=now)
 
     def finish(self) -> None:
+        self.heartbeat.stop()
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:
+        self.heartbeat.stop()
         message = redact(str(error).strip() or type(error).__name__)
         try:
             self.set_tags({"error": message.splitlines()[0], "error_type": type(error).__name__})
             self.log_files({"error.txt": lambda p: p.write_text(message + "\n")})
         finally:
             self.client.set_terminated(self.run_id, "FAILED")
+
+
+_REAPED: set[str] = set()
+
+
+def reap_once(client, spec: TrackingSpec) -> None:
+    """Once per process and store: runs whose process died are marked KILLED (``runner.heartbeat``)."""
+    if spec.uri in _REAPED:
+        return
+    _REAPED.add(spec.uri)
+    try:
+        reap(client, spec.heartbeat_timeout_s)
+    except Exception as exc:  # never stop a job for the clean-up of others
+        logging.getLogger(__name__).warning("could not check for dead runs: %s", redact(str(exc)))
 
 
 def finite(value: float) -> float:

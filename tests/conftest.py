@@ -130,3 +130,17 @@ def _shared_data_untouched():
     after = _shared_state()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"tests modified the shared data in {DATA_ROOT}: {changed[:5]}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (head + worker, one CPU each), shared by the
+    tests that use it and stopped at the end (``tests/cluster.py``)."""
+    from tests.cluster import two_node_cluster
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.fail("Ray is not installed: pip install -e '.[ray]' (.ci/run does)")
+    with two_node_cluster() as cluster:
+        yield cluster

@@ -1,0 +1,93 @@
+"""A real two-node Ray cluster on this machine (``ray start --head`` plus a second ``ray start
+--address``, each with its own resources), for the tests that send work to Ray."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray() -> str:
+    found = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if found is None:
+        raise RuntimeError("the ray command is missing: pip install -e '.[ray]'")
+    return found
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    """One node in the foreground (``--block``), in its own process group so it can be stopped
+    alone (``ray stop`` would stop every Ray on the machine)."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [_ray(), "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
+    probe = (
+        "import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False);"
+        "print(sum(1 for x in ray.nodes() if x['Alive']))"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=120)
+        if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(n)]:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=20)
+            if sig == signal.SIGTERM:
+                time.sleep(1)  # let the node's children exit, then kill what is left
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def two_node_cluster(cpus_per_node: int = 1) -> Iterator[dict]:
+    """A head node and a worker node (each ``cpus_per_node`` CPUs, the worker with a ``worker_node``
+    resource); yields ``{"address", "temp_dir"}``; both stopped on exit."""
+    tmp = Path(tempfile.mkdtemp(prefix="perplab-ray-"))
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = [f"--num-cpus={cpus_per_node}", f"--temp-dir={tmp}", f"--dashboard-agent-listen-port={free_port()}"]
+    head = _start(
+        ["--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}", *common],
+        tmp / "head.log",
+    )
+    nodes = [head]
+    try:
+        _wait_for_nodes(address, 1)
+        nodes.append(_start([f"--address={address}", '--resources={"worker_node": 1}', *common], tmp / "worker.log"))
+        _wait_for_nodes(address, 2)
+        yield {"address": address, "temp_dir": tmp}
+    finally:
+        for proc in reversed(nodes):
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
