@@ -30,10 +30,12 @@ def _ray() -> str:
 def _start(args: list[str], log: Path) -> subprocess.Popen:
     """One node in the foreground (``--block``), in its own process group so it can be stopped
     alone (``ray stop`` would stop every Ray on the machine)."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # no token authentication on this throwaway cluster (Ray turns it on for `ray start` when a local
+    # ray.init() left a token in ~/.ray, and drivers that do not send it then cannot connect)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [_ray(), "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1", *args],
+            [_ray(), "start", "--block", "--disable-usage-stats", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -91,3 +93,43 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[dict]:
         for proc in reversed(nodes):
             _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path, timeout: float = 180) -> Iterator[str]:
+    """A real ``mlflow server`` on a free loopback port: ``backend_uri`` (PostgreSQL) for runs, proxied
+    artifacts under ``artifacts``; yields its URL; stopped on exit."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    log = open(artifacts.parent / f"mlflow-server-{port}.log", "ab")  # noqa: SIM115 - closed below
+    cmd = [
+        mlflow,
+        "server",
+        f"--backend-store-uri={backend_uri}",
+        f"--artifacts-destination={artifacts.resolve().as_uri()}",
+        "--serve-artifacts",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--workers=1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {proc.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not answer in {timeout:.0f} s; see {log.name}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()

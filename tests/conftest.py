@@ -144,3 +144,17 @@ def ray_cluster():
         pytest.fail("Ray is not installed: pip install -e '.[ray]' (.ci/run does)")
     with two_node_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    """A real ``mlflow server`` (PostgreSQL backend store, proxied artifacts) on a loopback port; its URL."""
+    import psycopg
+
+    from tests.cluster import mlflow_server as serve
+
+    with psycopg.connect(f"{postgres['url'].rsplit('/', 1)[0]}/postgres", autocommit=True) as con:
+        con.execute("CREATE DATABASE mlflow_server")
+    base = tmp_path_factory.mktemp("mlflow-server")
+    with serve(postgres["url"].rsplit("/", 1)[0] + "/mlflow_server", base / "artifacts") as url:
+        yield url
