@@ -27,15 +27,34 @@ def _ray() -> str:
     return found
 
 
+def readme_command(prefix: tuple[str, ...], *contains: str) -> list[str]:
+    """The README's "Scale out" command that starts with ``prefix`` (and holds ``contains``)."""
+    from tests.readme import commands
+
+    found = [w for w in commands("Scale out") if tuple(w[: len(prefix)]) == prefix and all(c in w for c in contains)]
+    assert len(found) == 1, f"README 'Scale out' should show one {' '.join(prefix)} {contains} command: {found}"
+    return found[0]
+
+
+def _substitute(words: list[str], mapping: dict[str, str]) -> list[str]:
+    out = []
+    for word in words:
+        for old, new in mapping.items():
+            word = word.replace(old, new)
+        out.append(word)
+    return out
+
+
 def _start(args: list[str], log: Path) -> subprocess.Popen:
-    """One node in the foreground (``--block``), in its own process group so it can be stopped
-    alone (``ray stop`` would stop every Ray on the machine)."""
+    """The README's ``ray start`` for one node (``args``: what follows ``ray start``), in the
+    foreground (``--block``) and its own process group, so it can be stopped alone (``ray stop``
+    would stop every Ray on the machine)."""
     # no token authentication on this throwaway cluster (Ray turns it on for `ray start` when a local
     # ray.init() left a token in ~/.ray, and drivers that do not send it then cannot connect)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [_ray(), "start", "--block", "--disable-usage-stats", *args],
+            [_ray(), "start", *args, "--block", "--disable-usage-stats"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -72,21 +91,24 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def two_node_cluster(cpus_per_node: int = 1) -> Iterator[dict]:
-    """A head node and a worker node (each ``cpus_per_node`` CPUs, the worker with a ``worker_node``
-    resource); yields ``{"address", "temp_dir"}``; both stopped on exit."""
+def two_node_cluster() -> Iterator[dict]:
+    """The README's two ``ray start`` commands (a head node, then a worker node joining it) on free
+    ports, each node with its own temp folder; yields ``{"address", "temp_dir"}``; both stopped on
+    exit."""
     tmp = Path(tempfile.mkdtemp(prefix="perplab-ray-"))
     port = free_port()
     address = f"127.0.0.1:{port}"
-    common = [f"--num-cpus={cpus_per_node}", f"--temp-dir={tmp}", f"--dashboard-agent-listen-port={free_port()}"]
-    head = _start(
-        ["--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}", *common],
-        tmp / "head.log",
-    )
+    head_words = readme_command(("ray", "start", "--head"))
+    worker_words = readme_command(("ray", "start"), "--address=<head-ip>:6379")
+    mapping = {"--port=6379": f"--port={port}", "<head-ip>:6379": address}
+    common = [f"--temp-dir={tmp}", f"--dashboard-agent-listen-port={free_port()}"]
+    head_args = [*_substitute(head_words[2:], mapping), "--include-dashboard=false", *common]
+    head = _start([*head_args, f"--ray-client-server-port={free_port()}"], tmp / "head.log")
     nodes = [head]
     try:
         _wait_for_nodes(address, 1)
-        nodes.append(_start([f"--address={address}", '--resources={"worker_node": 1}', *common], tmp / "worker.log"))
+        worker_args = [*_substitute(worker_words[2:], mapping), '--resources={"worker_node": 1}', *common]
+        nodes.append(_start(worker_args, tmp / "worker.log"))
         _wait_for_nodes(address, 2)
         yield {"address": address, "temp_dir": tmp}
     finally:
@@ -97,24 +119,19 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[dict]:
 
 @contextmanager
 def mlflow_server(backend_uri: str, artifacts: Path, timeout: float = 180) -> Iterator[str]:
-    """A real ``mlflow server`` on a free loopback port: ``backend_uri`` (PostgreSQL) for runs, proxied
-    artifacts under ``artifacts``; yields its URL; stopped on exit."""
+    """The README's ``mlflow server`` on a free loopback port: ``backend_uri`` (PostgreSQL) for runs,
+    proxied artifacts under ``artifacts``; yields its URL; stopped on exit."""
     import httpx
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     log = open(artifacts.parent / f"mlflow-server-{port}.log", "ab")  # noqa: SIM115 - closed below
-    cmd = [
-        mlflow,
-        "server",
-        f"--backend-store-uri={backend_uri}",
-        f"--artifacts-destination={artifacts.resolve().as_uri()}",
-        "--serve-artifacts",
-        "--host=127.0.0.1",
-        f"--port={port}",
-        "--workers=1",
-    ]
+    words = readme_command(("mlflow", "server"))
+    mapping = {"<postgresql-url>": backend_uri, "<artifact-folder>": str(artifacts), "0.0.0.0": "127.0.0.1"}
+    cmd = [*_substitute(words, mapping), "--workers=1"]
+    cmd[cmd.index("--port") + 1] = str(port)
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    cmd[0] = mlflow
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout

@@ -7,7 +7,8 @@ outcome the README documents (no survivor and the defense that removed it; bad i
 exit code 2). Promotion runs its commands in order on one store, placeholders filled from it.
 
 Covered elsewhere: the Optuna section (tests/runner/search/test_readme_optuna.py), the market-data
-section (tests/runner/data/test_readme_data.py), "Comparing runs in MLflow" (the mlflow ui)."""
+section (tests/runner/data/test_readme_data.py), "Comparing runs in MLflow" (the mlflow ui), "Scale out"
+(tests/runner/test_ray.py, against the cluster and server its own commands start)."""
 
 import math
 import re

@@ -145,3 +145,42 @@ def test_killed_ray_multirun_resumes(tmp_path: Path, ray_cluster, mlflow_server)
     (sweep,) = job_runs(client, "ray-resume", "sweep")
     assert sweep.info.status == "FINISHED" and sweep.data.metrics["n_jobs"] == 6
     assert done_before <= {r.info.run_id for r in finished}  # finished jobs were not run again
+
+
+def test_readme_scale_out_commands(tmp_path: Path, ray_cluster, mlflow_server) -> None:
+    """The README's "Scale out" perplab commands, as written, against the README's cluster and server
+    (the fixtures start them from the README's own ``ray start`` and ``mlflow server`` lines), the
+    sweep on a short window."""
+    from tests.readme import commands
+    from tests.runner.test_cli import expected_exit
+
+    lines = [w for w in commands("Scale out") if w[:2] == ["python", "-m"]]
+    assert [w[2] for w in lines] == ["runner", "runner", "runner.gc"]
+    mapping = {"<head-ip>:6379": ray_cluster["address"], "http://<tracking-host>:5000": mlflow_server}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    client = MlflowClient(mlflow_server)
+    outs = []
+    for i, words in enumerate(lines):
+        args = [_fill(word, mapping) for word in words]
+        if i == 0:
+            args += [*WINDOW, "tracking.experiment=readme-scale-out"]
+        outs.append(
+            subprocess.run(
+                [sys.executable, *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+            )
+        )
+        assert "<" not in " ".join(args)
+    sweep_out, resume_out, gc_out = outs
+    jobs = job_runs(client, "readme-scale-out")
+    assert len(jobs) == 3 and {r.info.status for r in jobs} == {"FINISHED"}, sweep_out.stderr
+    assert sweep_out.returncode == expected_exit(jobs), sweep_out.stderr
+    assert all(r.data.tags.get("ray_node_id") for r in jobs)
+    assert resume_out.returncode == expected_exit(jobs), resume_out.stderr
+    assert "resuming sweep" in resume_out.stderr and len(job_runs(client, "readme-scale-out")) == 3
+    assert gc_out.returncode == 0 and "no dead RUNNING runs" in gc_out.stdout, gc_out.stderr
+
+
+def _fill(word: str, mapping: dict[str, str]) -> str:
+    for old, new in mapping.items():
+        word = word.replace(old, new)
+    return word
