@@ -13,9 +13,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
 from runner.artifacts import record_files, series
-from runner.backtest import COMPILE_SECONDS, Evaluation, grid_table, kernels_compiled, rank, records, run_grid
+from runner.backtest import COMPILE_SECONDS, Evaluation, grid_evaluation, grid_table, kernels_compiled, rank, records
 from runner.children import KIND_TAG, child_combos, child_runs
 from runner.cluster import worker_tags
+from runner.compute import peak_rss_mb
 from runner.config import RunSpec, tracking_spec, validate
 from runner.data.panel import iso, panel_for
 from runner.data.timeframes import timeframe_ms
@@ -246,7 +247,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
         ev.grid_idx,
     )
     with console.status("overfitting defenses"):
-        report = evaluate(schedule, ctx)
+        report = evaluate(schedule, ctx, ev.reduced)
     order = rank(metrics, spec.objective, report.survivors, ev.rank_values)
     best = int(order[0])
     table = grid_table(ev, metrics, spec.objective, {**ev.extra, **report.columns})
@@ -271,6 +272,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     run.set_tags(
         {
             "n_combos": str(ev.n_combos),
+            **ev.tags,
             "best_combo": str(best),
             "objective_metric": spec.objective.metric,
             "filters": ",".join(spec.filters.enabled) or "none",
@@ -313,6 +315,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     survivors = report.survivors if report.outcomes else None
     by = "objective" if ev.rank_values is None else "fitness"
     print_best(table, ev, order, spec, run.run_id, survivors=survivors, by=by)
+    run.log_metrics({"peak_rss_mb": peak_rss_mb()})  # the process's, this job included
     return value
 
 
@@ -344,7 +347,7 @@ def _combo_files(
 
 
 def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[Evaluation, Plan]:
-    """The grid in one kernel call (a few, with progress), or a search's candidates."""
+    """The grid in chunks (``compute``: their size, here or on Ray), or a search's candidates."""
     resumed = bool(spec.search.resume)
     if spec.search.method == "nevergrad":
         from runner.search.job import param_search
@@ -363,22 +366,7 @@ def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[E
     with console.status("computing indicators"):
         compiled = compile_strategy(spec, panel)
     schedule = plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), lookback(compiled.warm, panel.tradable))
-    metrics, blocks = run_grid(
-        panel,
-        compiled,
-        spec.initial_capital,
-        blk=schedule.partition.blk if schedule.needs_blocks else None,
-        n_blocks=schedule.partition.n_blocks,
-    )
-    ev = Evaluation(
-        compiled.axes,
-        compiled.grid_idx,
-        metrics,
-        blocks,
-        compiled.params[:, E.P_LEVERAGE],
-        compiled_for=lambda i: (compiled, i),
-    )
-    return ev, schedule
+    return grid_evaluation(spec, panel, compiled, schedule), schedule
 
 
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent.parent / "conf"), config_name="config")

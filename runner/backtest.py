@@ -5,16 +5,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernels import enums as E
 from kernels.simulate import simulate_grid, simulate_records
-from runner.config import Axis, ObjectiveSpec
+from runner import compute
+from runner.config import Axis, ComputeSpec, ObjectiveSpec, RunSpec
 from runner.data.panel import MarketPanel
+from runner.filters.pipeline import Plan
+from runner.filters.stream import Reduction
 from runner.filters.windows import objective_of
 from runner.strategy.compile import Compiled
 
-CHUNK_MIN = 256  # grids up to this size run as one kernel call
 COMPILE_SECONDS = 90  # cold compile of every kernel a default run uses: 89 s on 2 cores (benchmarks/bench_compile.py)
 
 
@@ -51,6 +52,8 @@ class Evaluation:
     compiled_for: Callable[[int], tuple[Compiled, int]] | None = None
     history: list[dict[str, float]] = field(default_factory=list)  # a search's generations
     rank_values: np.ndarray | None = None  # higher is better; ranks instead of the objective (discovery)
+    reduced: Reduction | None = None  # the filters' reduction of the blocks, chunk by chunk (then blocks is empty)
+    tags: dict[str, str] = field(default_factory=dict)  # how it ran (compute.*)
 
     @property
     def n_combos(self) -> int:
@@ -69,29 +72,49 @@ def run_grid(
     without ``blk``, a block id per bar); large grids run in a few chunks to show progress (without
     ``progress``, every grid is one kernel call)."""
     n = compiled.n_combos
-    n_chunks = 1 if n <= CHUNK_MIN or not progress else min(20, max(2, n // CHUNK_MIN))
-    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     out = np.empty((n, E.N_METRICS))
-    blk = np.zeros(0, np.int64) if blk is None else np.ascontiguousarray(blk, dtype=np.int64)
-    blocks = np.zeros((n if blk.size else 0, n_blocks, E.N_BLOCK))
-    market = compiled.market(panel)
-    prog = compiled.program()
-    with Progress(
-        TextColumn("[bold]simulating[/]"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} combinations"),
-        TimeElapsedColumn(),
-        disable=not progress,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("grid", total=n)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            m, b = simulate_grid(market, prog, compiled.params, lo, hi, initial, panel.bars_per_year, blk, n_blocks)
-            out[lo:hi] = m
-            if blk.size:
-                blocks[lo:hi] = b
-            bar.update(task, advance=int(hi - lo))
+    blocks = np.zeros((n if blk is not None and len(blk) else 0, n_blocks, E.N_BLOCK))
+
+    def sink(lo: int, metrics: np.ndarray, chunk: np.ndarray) -> None:
+        out[lo : lo + len(metrics)] = metrics
+        if len(blocks):
+            blocks[lo : lo + len(metrics)] = chunk
+
+    spec = ComputeSpec(chunk_combos=None if progress else max(n, 1))
+    compute.simulate(panel, compiled, initial, spec, max(n, 1), sink, blk, n_blocks, progress)
     return out, blocks
+
+
+def grid_evaluation(spec: RunSpec, panel: MarketPanel, compiled: Compiled, schedule: Plan) -> Evaluation:
+    """Every combination of the grid in chunks within ``spec.compute``'s budget (a ConfigError before
+    any simulation when it cannot fit): metrics, and each chunk's block statistics reduced for the
+    filters as it ends (none kept)."""
+    n = compiled.n_combos
+    reduced = Reduction(schedule, n, spec.objective, panel.bars_per_year)
+    n_blocks = schedule.partition.n_blocks if reduced.needs_blocks else 0
+    per_combo, per_chunk = compute.job_bytes(n_blocks, compute.partial_bytes(schedule.spec), len(compiled.axes))
+    room = compute.budget(spec.compute, n, per_combo, per_chunk)
+    metrics = np.empty((n, E.N_METRICS))
+    leverage = compiled.params[:, E.P_LEVERAGE]
+
+    def sink(lo: int, chunk_metrics: np.ndarray, blocks: np.ndarray) -> None:
+        hi = lo + len(chunk_metrics)
+        metrics[lo:hi] = chunk_metrics
+        if reduced.needs_blocks:
+            reduced.add(lo, chunk_metrics, blocks, leverage[lo:hi])
+
+    blk = schedule.partition.blk if reduced.needs_blocks else None
+    chunking = compute.simulate(panel, compiled, spec.initial_capital, spec.compute, room.fit, sink, blk, n_blocks)
+    return Evaluation(
+        compiled.axes,
+        compiled.grid_idx,
+        metrics,
+        np.zeros((0, n_blocks, E.N_BLOCK)),
+        leverage,
+        compiled_for=lambda i: (compiled, i),
+        reduced=reduced,
+        tags=chunking.tags(),
+    )
 
 
 def objective_values(metrics: np.ndarray, objective: ObjectiveSpec) -> np.ndarray:
@@ -119,7 +142,7 @@ def grid_table(
     cols: dict[str, object] = {"combo": np.arange(compiled.n_combos)}
     for j, axis in enumerate(compiled.axes):
         if axis.labels is not None:
-            cols[axis.key] = [axis.labels[i] for i in compiled.grid_idx[:, j]]
+            cols[axis.key] = pl.Series(axis.key, axis.labels, pl.String).gather(compiled.grid_idx[:, j])
         else:
             cols[axis.key] = np.asarray(axis.user_values())[compiled.grid_idx[:, j]]
     for k, name in enumerate(E.METRIC_NAMES):

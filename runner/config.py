@@ -69,6 +69,59 @@ class TrackingSpec:
     heartbeat_timeout_s: float = 300.0  # a RUNNING run with an older heartbeat is dead (marked KILLED)
 
 
+@dataclass(frozen=True)
+class ComputeSpec:
+    """Where and in what pieces a grid runs (``runner/compute.py``): chunks of ``chunk_combos``
+    combinations (None: sized from the budget) within ``max_memory_gb`` (None: the memory available),
+    in this process or as Ray tasks at ``ray_address`` (None: $RAY_ADDRESS, else a local Ray)."""
+
+    backend: str = "local"
+    chunk_combos: int | None = None
+    max_memory_gb: float | None = None
+    ray_address: str | None = None
+
+
+BACKENDS = ("local", "ray")
+RAY_INSTALL = "pip install -e '.[ray]'"
+
+
+def compute_spec(cfg: DictConfig) -> ComputeSpec:
+    """The compute settings (defaults where the config has no ``compute`` block)."""
+    if OmegaConf.select(cfg, "compute") is None:
+        return ComputeSpec()
+    (backend,) = _choice(cfg, "compute.backend", BACKENDS)
+    chunk = _get(cfg, "compute.chunk_combos")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise ConfigError(
+            f"compute.chunk_combos={chunk!r}: must be a positive integer (combinations per kernel call) "
+            "or null (sized from compute.max_memory_gb)"
+        )
+    budget = _get(cfg, "compute.max_memory_gb")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf")
+    ):
+        raise ConfigError(
+            f"compute.max_memory_gb={budget!r}: must be a positive number of GB or null (the memory available)"
+        )
+    address = _get(cfg, "compute.ray_address")
+    if address is not None and (not isinstance(address, str) or not address.strip() or " " in address.strip()):
+        raise ConfigError(
+            f"compute.ray_address={address!r}: must be a Ray address like 10.0.0.5:6379 or ray://head:10001, "
+            "or null ($RAY_ADDRESS, else a local Ray)"
+        )
+    if backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"compute.backend=ray: Ray is not installed; {RAY_INSTALL} (valid: local, ray)")
+    return ComputeSpec(
+        backend=backend,
+        chunk_combos=chunk,
+        max_memory_gb=None if budget is None else float(budget),
+        ray_address=address.strip() if address else None,
+    )
+
+
 @dataclass
 class RunSpec:
     data: DataSpec
@@ -84,6 +137,7 @@ class RunSpec:
     extras: dict[str, Any] = field(default_factory=dict)
     instruments: Instruments | None = None
     vol_period: int = 0  # ATR period of volatility-target sizing (0: not used)
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
 
     @property
     def axes(self) -> list[Axis]:
@@ -389,6 +443,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         vol_period=int(_scalar(cfg, "sizing.atr_period", 2, 1000, integer=True))
         if method == "volatility_target"
         else 0,
+        compute=compute_spec(cfg),
     )
     if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
         raise ConfigError(
@@ -420,4 +475,9 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
             f"tracking.combos={list(spec.tracking.combos)}: the grid has {spec.n_combos} combinations "
             f"(valid: 0..{spec.n_combos - 1})"
         )
+    if not spec.search.active:  # the grid's own arrays against compute.max_memory_gb (blocks: once the data is known)
+        from runner import compute
+
+        per_combo, per_chunk = compute.job_bytes(0, compute.partial_bytes(spec.filters), len(spec.axes))
+        compute.budget(spec.compute, spec.n_combos, per_combo, per_chunk)
     return spec

@@ -126,10 +126,9 @@ def print_best(
         out.add_column(LABELS.get(name, name), justify="right", no_wrap=True)
     label = metric if by != "objective" or metric not in shown else "objective"
     out.add_column(label, justify="right", style="bold", no_wrap=True)
-    rows = table.to_dicts()
-    for i, c in enumerate(order[: spec.top]):
-        row = rows[int(c)]
-        allowed = survivors is None or bool(survivors[int(c)])
+    top = [int(c) for c in order[: spec.top]]
+    for i, (c, row) in enumerate(zip(top, table[top].to_dicts(), strict=True)):  # those rows only: a grid may be huge
+        allowed = survivors is None or bool(survivors[c])
         values = [fmt_param(row[k]) for k in varying]
         cells = [" ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))] if joined else values
         cells += [fmt(n, row[n]) for n in shown]

@@ -31,7 +31,7 @@ SWEEP_BUDGET = 4  # candidates of a Hydra sweep in the tests (a job each): one g
 
 COUNTS = {  # every command of a covered section is run: a new one must be counted here too
     "Quick start": 2,
-    "Running experiments": 8,
+    "Running experiments": 10,
     "Strategies are YAML": 1,
     "Overfitting defenses": 4,
     "Evolutionary search and strategy discovery": 4,

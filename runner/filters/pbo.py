@@ -4,30 +4,47 @@ import numpy as np
 import polars as pl
 
 from kernels import enums as E
+from runner.config import ObjectiveSpec
 from runner.filters import stats
-from runner.filters.outcome import Context, Outcome, not_applicable
+from runner.filters.outcome import Chunk, Context, Outcome, not_applicable
 from runner.filters.spec import Pbo
-from runner.filters.splits import Range
+from runner.filters.splits import Partition, Range
+from runner.filters.windows import block_sum
 
 
-def run(spec: Pbo, ctx: Context, cscv_blocks: list[Range]) -> Outcome:
-    part = ctx.partition
+class Partial:
+    """Per combination and CSCV block: sums of returns and squared returns, and the first block with a
+    liquidation; filled chunk by chunk as the grid runs."""
+
+    def __init__(self, cscv_blocks: list[Range], part: Partition, n: int, objective: ObjectiveSpec):
+        self.idx = [part.blocks(rng) for rng in cscv_blocks]
+        self.cnt = np.array([float(hi - lo) for lo, hi in cscv_blocks])
+        self.s1 = np.empty((n, len(cscv_blocks)))
+        self.s2 = np.empty((n, len(cscv_blocks)))
+        self.first_liq = np.full(n, len(cscv_blocks), np.int64)
+        self.discard_liquidated = objective.discard_liquidated
+
+    def add(self, chunk: Chunk) -> None:
+        rows = slice(chunk.lo, chunk.hi)
+        first_liq = self.first_liq[rows]
+        for s, idx in reversed(list(enumerate(self.idx))):
+            self.s1[rows, s] = block_sum(chunk.stats, idx, E.B_SUM, chunk.in_order)
+            self.s2[rows, s] = block_sum(chunk.stats, idx, E.B_SUMSQ, chunk.in_order)
+            if self.discard_liquidated:  # never chosen once liquidated (walking back: the first)
+                first_liq[block_sum(chunk.stats, idx, E.B_LIQ, chunk.in_order) > 0] = s
+
+
+def run(spec: Pbo, ctx: Context, cscv_blocks: list[Range], partial: Partial | None = None) -> Outcome:
+    """The defense over a job's grid (``partial``: its reduced blocks; default: from ``ctx.blocks``)."""
     n = ctx.n_combos
     if n < 2:
         return not_applicable(
             "pbo", ctx, "one combination: CSCV measures the overfitting of a selection (it needs a grid)"
         )
-    s1 = np.empty((n, len(cscv_blocks)))
-    s2 = np.empty((n, len(cscv_blocks)))
-    cnt = np.empty(len(cscv_blocks))
-    first_liq = np.full(n, len(cscv_blocks), np.int64)
-    for s, rng in reversed(list(enumerate(cscv_blocks))):
-        idx = part.blocks(rng)
-        s1[:, s] = ctx.blocks[:, idx, E.B_SUM].sum(axis=1)
-        s2[:, s] = ctx.blocks[:, idx, E.B_SUMSQ].sum(axis=1)
-        cnt[s] = rng[1] - rng[0]
-        if ctx.objective.discard_liquidated:  # never chosen once liquidated (walking back: the first)
-            first_liq[ctx.blocks[:, idx, E.B_LIQ].sum(axis=1) > 0] = s
+    if partial is None:
+        partial = Partial(cscv_blocks, ctx.partition, n, ctx.objective)
+        partial.add(ctx.whole())
+    s1, s2, cnt, first_liq = partial.s1, partial.s2, partial.cnt, partial.first_liq
     value, logits, best = stats.pbo(s1, s2, cnt, first_liq)
     grid_pass = bool(value <= spec.max_pbo)
     passed = np.full(n, grid_pass)

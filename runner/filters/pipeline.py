@@ -42,7 +42,7 @@ class Plan:
         """The k-fold splits with the embargo after each test fold extended by the smallest ladder
         rung of at least ``hold`` bars (positions opened in a test fold are closed before training
         resumes), and that extension."""
-        extra = next((r for r in self.ladder if r >= hold), self.ladder[-1] if self.ladder else 0)
+        extra = purged_kfold.rung(self.ladder, hold)
         k = len(self.folds)
         return kfold_splits(self.partition.n_bars, k, self.purge, self.embargo + extra), extra
 
@@ -157,8 +157,16 @@ class Report:
         return ""
 
 
-def evaluate(schedule: Plan, ctx: Context) -> Report:
-    """Run the enabled defenses in a fixed order; Pareto ranks the survivors of the others."""
+def evaluate(schedule: Plan, ctx: Context, reduced=None) -> Report:
+    """Run the enabled defenses in a fixed order; Pareto ranks the survivors of the others.
+    ``reduced``: the grid's block statistics reduced chunk by chunk (``runner.filters.stream``);
+    default: reduced here from ``ctx.blocks``."""
+    if reduced is None:
+        from runner.filters.stream import Reduction
+
+        reduced = Reduction(schedule, ctx.n_combos, ctx.objective, ctx.bars_per_year)
+        if reduced.needs_blocks:
+            reduced.add(0, ctx.metrics, ctx.blocks, ctx.leverage)
     spec = schedule.spec
     outcomes: list[Outcome] = []
     if spec.constraints is not None:
@@ -166,13 +174,17 @@ def evaluate(schedule: Plan, ctx: Context) -> Report:
     if spec.dsr is not None:
         outcomes.append(deflated.run(spec.dsr, ctx))
     if spec.walk_forward is not None:
-        outcomes.append(walk_forward.run(spec.walk_forward, ctx, schedule.windows))
+        outcomes.append(walk_forward.run(spec.walk_forward, ctx, schedule.windows, reduced.wf))
     if spec.purged_kfold is not None:
         hold = int(np.nanmax(ctx.metrics[:, E.M_MAX_HOLDING_BARS], initial=0.0))
         folds, extra = schedule.folds_covering(hold)
-        outcomes.append(purged_kfold.run(spec.purged_kfold, ctx, folds, schedule.purge, schedule.embargo, hold, extra))
+        outcomes.append(
+            purged_kfold.run(
+                spec.purged_kfold, ctx, folds, schedule.purge, schedule.embargo, hold, extra, reduced.kfold
+            )
+        )
     if spec.pbo is not None:
-        outcomes.append(pbo.run(spec.pbo, ctx, schedule.cscv))
+        outcomes.append(pbo.run(spec.pbo, ctx, schedule.cscv, reduced.pbo))
     survivors = np.ones(ctx.n_combos, dtype=bool)
     for o in outcomes:
         survivors &= o.passed

@@ -3,20 +3,62 @@
 Windows are read from the one continuous run of every combination (positions are not reset at
 window edges; indicators are causal, so no window sees later bars). The stitched out-of-sample
 equity chains each window's chosen combination over its test span up to the next test start.
+The grid's block statistics are reduced chunk by chunk (``Partial``): per combination the sums of
+its in- and out-of-sample APRs over the windows, per window the choice so far.
 """
 
 import numpy as np
 import polars as pl
 
+from runner.config import ObjectiveSpec
 from runner.data.panel import iso
-from runner.filters.outcome import Context, Outcome, not_applicable
+from runner.filters.outcome import Chunk, Context, Outcome, not_applicable
 from runner.filters.spec import WalkForward
-from runner.filters.splits import Window
-from runner.filters.windows import best_of, objective_of, window_metrics
+from runner.filters.splits import Partition, Window
+from runner.filters.windows import Choice, objective_of, window_metrics
+
+OOS = {
+    "oos_return": "total_return",
+    "oos_sharpe": "sharpe",
+    "oos_max_drawdown": "max_drawdown",
+    "oos_trades": "n_trades",
+}
+CHOICE = ("is_objective", "is_apr", "oos_apr", *OOS)  # the window table's figures of each window's choice
 
 
-def _at(values: np.ndarray, c: int) -> float:
-    return float(values[c]) if c >= 0 else float("nan")
+class Partial:
+    """What the windows need of every combination, accumulated over chunks of the grid."""
+
+    def __init__(self, windows: list[Window], part: Partition, n: int, objective: ObjectiveSpec, bars_per_year: float):
+        self.objective, self.bars_per_year = objective, bars_per_year
+        self.train = [part.blocks(w.train) for w in windows]
+        self.test = [part.blocks(w.test) for w in windows]
+        ends = [w.test[0] for w in windows[1:]] + [windows[-1].test[1]] if windows else []
+        self.pieces = [part.blocks((w.test[0], min(end, w.test[1]))) for w, end in zip(windows, ends, strict=True)]
+        self.is_apr = np.zeros(n)  # sums over the windows, added in window order (numpy's mean over a grid)
+        self.oos_apr = np.zeros(n)
+        self.choices = [Choice() for _ in windows]
+
+    def add(self, chunk: Chunk) -> None:
+        rows = slice(chunk.lo, chunk.hi)
+        sign = 1 if self.objective.maximize else -1
+        for w, (train, test) in enumerate(zip(self.train, self.test, strict=True)):
+            ins = chunk.window(train, self.bars_per_year)
+            oos = chunk.window(test, self.bars_per_year)
+            if w == 0:
+                self.is_apr[rows], self.oos_apr[rows] = ins["apr"], oos["apr"]
+            else:
+                self.is_apr[rows] += ins["apr"]
+                self.oos_apr[rows] += oos["apr"]
+            values = objective_of(ins[self.objective.metric], chunk.liquidated_by(train), self.objective)
+            piece = self.pieces[w]
+
+            def keep(i: int, values=values, ins=ins, oos=oos, piece=piece) -> dict:
+                figures = {"is_objective": values[i] * sign, "is_apr": ins["apr"][i], "oos_apr": oos["apr"][i]}
+                figures.update({col: oos[name][i] for col, name in OOS.items()})
+                return {**{k: float(v) for k, v in figures.items()}, "piece": chunk.stats[i, piece].copy()}
+
+            self.choices[w].offer(values, chunk.lo, keep)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -37,28 +79,19 @@ def param_stability(ctx: Context, chosen: list[int]) -> float:
     return float(np.mean(shares)) if shares else 1.0
 
 
-def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
+def run(spec: WalkForward, ctx: Context, windows: list[Window], partial: Partial | None = None) -> Outcome:
+    """The defense over a job's grid (``partial``: its reduced blocks; default: from ``ctx.blocks``)."""
     if ctx.n_combos < 2:
         return not_applicable("walk_forward", ctx, "one combination: nothing is chosen in a window (it needs a grid)")
-    part = ctx.partition
+    if partial is None:
+        partial = Partial(windows, ctx.partition, ctx.n_combos, ctx.objective, ctx.bars_per_year)
+        partial.add(ctx.whole())
     n = ctx.n_combos
-    is_apr = np.zeros((len(windows), n))
-    oos_apr = np.zeros((len(windows), n))
-    chosen: list[int] = []
+    chosen = [ch.index for ch in partial.choices]
     rows = []
-    stitched = []
-    for w, win in enumerate(windows):
-        train = part.blocks(win.train)
-        ins = window_metrics(ctx.blocks, train, ctx.bars_per_year, ctx.leverage)
-        oos = window_metrics(ctx.blocks, part.blocks(win.test), ctx.bars_per_year, ctx.leverage)
-        is_apr[w] = ins["apr"]
-        oos_apr[w] = oos["apr"]
-        values = objective_of(ins[ctx.objective.metric], ctx.liquidated_by(train), ctx.objective)
-        c = best_of(values)
-        chosen.append(c)
-        piece_end = windows[w + 1].test[0] if w + 1 < len(windows) else win.test[1]
-        if c >= 0:
-            stitched.append(ctx.blocks[c, part.blocks((win.test[0], min(piece_end, win.test[1])))])
+    stitched = [ch.kept["piece"] for ch in partial.choices if ch.index >= 0]
+    for w, (win, ch) in enumerate(zip(windows, partial.choices, strict=True)):
+        c = ch.index
         row = {
             "window": w,
             "train_start": iso(int(ctx.times[win.train[0]])),
@@ -69,15 +102,7 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
         }
         for j, axis in enumerate(ctx.axes):
             row[axis.key] = str(axis.display(int(ctx.grid_idx[c, j]))) if c >= 0 else ""
-        row.update(
-            is_objective=_at(values * (1 if ctx.objective.maximize else -1), c),
-            is_apr=_at(ins["apr"], c),
-            oos_apr=_at(oos["apr"], c),
-            oos_return=_at(oos["total_return"], c),
-            oos_sharpe=_at(oos["sharpe"], c),
-            oos_max_drawdown=_at(oos["max_drawdown"], c),
-            oos_trades=_at(oos["n_trades"], c),
-        )
+        row.update({k: (ch.kept or {}).get(k, float("nan")) for k in CHOICE})
         rows.append(row)
     table = pl.DataFrame(rows)
     mean_is, mean_oos = (_mean(table[k].to_numpy()) for k in ("is_apr", "oos_apr"))
@@ -91,8 +116,8 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
         oos_sharpe = oos_dd = oos_ret = float("nan")
     grid_pass = bool(wfe >= spec.min_wfe and profitable >= spec.min_profitable)
     with np.errstate(invalid="ignore", divide="ignore"):
-        own_is = is_apr.mean(axis=0)
-        own_wfe = np.where(own_is > 0.0, oos_apr.mean(axis=0) / np.where(own_is > 0.0, own_is, 1.0), np.nan)
+        own_is = partial.is_apr / len(windows)
+        own_wfe = np.where(own_is > 0.0, partial.oos_apr / len(windows) / np.where(own_is > 0.0, own_is, 1.0), np.nan)
     counts = np.bincount([c for c in chosen if c >= 0], minlength=n)
     passed = np.full(n, grid_pass)
     return Outcome(
@@ -100,8 +125,8 @@ def run(spec: WalkForward, ctx: Context, windows: list[Window]) -> Outcome:
         passed,
         columns={
             "wf_chosen": counts,
-            "wf_is_apr": is_apr.mean(axis=0),
-            "wf_oos_apr": oos_apr.mean(axis=0),
+            "wf_is_apr": own_is,
+            "wf_oos_apr": partial.oos_apr / len(windows),
             "wfe": own_wfe,
             "wf_pass": passed,
         },

@@ -8,7 +8,7 @@ series do not; products or quotients of series (``(ema_fast - ema_slow) / close`
 derived columns, computed once per unique set of input columns.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import talib
@@ -52,6 +52,16 @@ class Compiled:
     @property
     def n_combos(self) -> int:
         return self.params.shape[0]
+
+    def rows(self, lo: int, hi: int) -> "Compiled":
+        """The program of combinations ``lo..hi-1`` alone, every array a writable copy (a Ray task's
+        arrive read-only, and the kernels are compiled for writable arrays)."""
+        per_combo = ("term_col", "term_coef", "side_add", "warm", "stop_col", "params", "grid_idx")
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(
+            self,
+            **{k: np.array(v[lo:hi] if k in per_combo else v) for k, v in arrays.items() if isinstance(v, np.ndarray)},
+        )
 
     def program(self) -> tuple:
         """The signal program as the kernels take it."""

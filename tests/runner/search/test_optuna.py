@@ -5,7 +5,7 @@ best on real data, config errors."""
 import numpy as np
 import pytest
 
-import runner.backtest as backtest
+import runner.compute as compute
 import runner.search.optuna_job as oj
 from runner.config import validate
 from runner.data.panel import panel_for
@@ -48,20 +48,20 @@ def search(spec, cfg, panel, resumed=False, run=None):
 
 def test_tpe_finds_the_planted_optimum_a_batch_per_kernel_call(tmp_path, panel, monkeypatch):
     calls = []
-    real = backtest.simulate_grid
+    real = compute.simulate_grid
 
     def counting(*args):
         calls.append(int(args[-5] - args[-6]))
         return real(*args)
 
-    monkeypatch.setattr(backtest, "simulate_grid", counting)
+    monkeypatch.setattr(compute, "simulate_grid", counting)  # every kernel call of a grid goes through runner.compute
     spec, cfg = setup(tmp_path, "search.budget=160", "search.batch=16", "search.sampler=tpe")
     ev, run = search(spec, cfg, panel)
     searched = calls[1:]  # the first call: the two corner candidates (the filters' warm-up)
     assert len(np.unique(ev.extra["generation"])) == 10  # ten batches of 16
     assert len(searched) <= 10 and sum(searched) <= 160  # at most one call per batch (repeats are reused)
     assert ev.n_combos == 160 and sorted(ev.extra["trial"].tolist()) == list(range(160))
-    monkeypatch.setattr(backtest, "simulate_grid", real)
+    monkeypatch.setattr(compute, "simulate_grid", real)
     truth, _ = exhaustive_best(panel, STRATEGY)
     assert np.nanmax(ev.extra["fitness"]) >= truth[-5]  # among the best 5 of 1,189, with 160 trials
     tags = run.client.get_run(run.run_id).data.tags

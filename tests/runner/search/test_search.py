@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-import runner.backtest as backtest
+import runner.compute as compute
 from kernels import enums as E
 from runner.config import validate
 from runner.errors import ConfigError
@@ -68,13 +68,13 @@ def test_search_finds_the_planted_optimum_of_the_exhaustive_grid(tmp_path, panel
 
 def test_each_generation_is_one_kernel_call_and_every_candidate_is_kept(tmp_path, panel, monkeypatch):
     calls = []
-    real = backtest.simulate_grid
+    real = compute.simulate_grid
 
     def counting(*args):
         calls.append(int(args[-5] - args[-6]))  # hi - lo: candidates in the call
         return real(*args)
 
-    monkeypatch.setattr(backtest, "simulate_grid", counting)
+    monkeypatch.setattr(compute, "simulate_grid", counting)  # every kernel call of a grid goes through runner.compute
     spec = spec_for(tmp_path, "search.budget=60", "search.num_workers=12")
     ev, _ = param_search(spec, panel, run_for(spec))
     gens = ev.extra["generation"]

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import runner.backtest as backtest
+import runner.compute as compute
 from kernels import enums as E
 from kernels.program import flat_tiers, no_lots
 from kernels.simulate import signal_flags
@@ -292,13 +292,13 @@ def test_a_3x3x3_grid_is_one_kernel_call_and_matches_one_by_one(monkeypatch) -> 
     spec = validate(cfg_for(*grid))
     panel = build_panel(spec.data)
     calls = []
-    real = backtest.simulate_grid
+    real = compute.simulate_grid
 
     def counting(*args):
         calls.append(args[3:5])
         return real(*args)
 
-    monkeypatch.setattr(backtest, "simulate_grid", counting)
+    monkeypatch.setattr(compute, "simulate_grid", counting)  # every kernel call of a grid goes through runner.compute
     c = compile_strategy(spec, panel)
     assert c.n_combos == 27
     together = run_grid(panel, c, spec.initial_capital, progress=False)[0]
