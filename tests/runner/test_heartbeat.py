@@ -10,7 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from runner.heartbeat import HEARTBEAT_TAG, KILLED_TAG, PROCESS_TAG, dead_reason, process_id, reap
 
-NOW = int(time.time() * 1000)
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 def _dead_pid_process() -> str:
@@ -26,14 +28,19 @@ def _dead_pid_process() -> str:
 
 # (name, tags, timeout_s, dead?)
 CASES = [
-    ("this live process, fresh beat", lambda: {HEARTBEAT_TAG: str(NOW), PROCESS_TAG: process_id()}, 60, False),
-    ("this live process, old beat", lambda: {HEARTBEAT_TAG: str(NOW - 600_000), PROCESS_TAG: process_id()}, 60, True),
-    ("exited process of this host", lambda: {HEARTBEAT_TAG: str(NOW), PROCESS_TAG: _dead_pid_process()}, 60, True),
-    ("other host, fresh beat", lambda: {HEARTBEAT_TAG: str(NOW - 5_000), PROCESS_TAG: "elsewhere:12:34"}, 60, False),
-    ("other host, stale beat", lambda: {HEARTBEAT_TAG: str(NOW - 61_000), PROCESS_TAG: "elsewhere:12:34"}, 60, True),
+    ("this live process, fresh beat", lambda: {HEARTBEAT_TAG: str(_now()), PROCESS_TAG: process_id()}, 60, False),
+    (
+        "this live process, old beat",
+        lambda: {HEARTBEAT_TAG: str(_now() - 600_000), PROCESS_TAG: process_id()},
+        60,
+        True,
+    ),
+    ("exited process of this host", lambda: {HEARTBEAT_TAG: str(_now()), PROCESS_TAG: _dead_pid_process()}, 60, True),
+    ("other host, fresh beat", lambda: {HEARTBEAT_TAG: str(_now() - 5_000), PROCESS_TAG: "elsewhere:12:34"}, 60, False),
+    ("other host, stale beat", lambda: {HEARTBEAT_TAG: str(_now() - 61_000), PROCESS_TAG: "elsewhere:12:34"}, 60, True),
     (
         "reused pid (start differs)",
-        lambda: {HEARTBEAT_TAG: str(NOW), PROCESS_TAG: process_id().rsplit(":", 1)[0] + ":5"},
+        lambda: {HEARTBEAT_TAG: str(_now()), PROCESS_TAG: process_id().rsplit(":", 1)[0] + ":5"},
         60,
         True,
     ),
