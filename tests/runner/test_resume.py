@@ -13,14 +13,11 @@ import polars as pl
 from mlflow.tracking import MlflowClient
 
 from runner.heartbeat import KILLED_TAG
+from tests.runner.test_cli import cli
 
 WINDOW = ["data.start=2024-01-01", "data.end=2024-03-31", "tracking.report=none", "tracking.log_trades=false"]
 SLOW = ["data.start=2020-01-01", "data.end=2025-12-31", "strategy.params.period=[10,14,21]"]  # jobs of seconds
 SWEEP = ["leverage=1,2,3,4,5,6", "-m", *WINDOW, *SLOW]
-
-
-def env_for(store: Path, tmp: Path) -> dict[str, str]:
-    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PERPLAB_CACHE": str(tmp / "cache")}
 
 
 def runs_of(store: Path, kind: str) -> list:
@@ -87,7 +84,7 @@ def check_resumed(store: Path, out: subprocess.CompletedProcess, n_jobs: int, do
 
 def test_killed_multirun_resumes_only_unfinished_jobs(tmp_path: Path) -> None:
     store = tmp_path / "mlruns" / "mlflow.db"
-    env = env_for(store, tmp_path)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PERPLAB_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", *SWEEP],
         cwd=tmp_path,
@@ -101,29 +98,14 @@ def test_killed_multirun_resumes_only_unfinished_jobs(tmp_path: Path) -> None:
     (sweep,) = runs_of(store, "sweep")
     assert sweep.info.status == "RUNNING"  # left RUNNING by kill -9 until someone looks
     done_before = job_states(store).count("FINISHED")
-    out = subprocess.run(
-        [sys.executable, "-m", "runner", "-m", "resume=last"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    out = cli(tmp_path, "-m", "resume=last", store=store)
     check_resumed(store, out, 6, done_before)
     assert len(list((tmp_path / "multirun").glob("*/*"))) == 1  # the same output folder
 
 
 def test_resume_refuses_unknown_sweeps_and_other_arguments(tmp_path: Path) -> None:
     store = tmp_path / "mlruns" / "mlflow.db"
-    env = env_for(store, tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "runner", "leverage=1,2", "-m", *WINDOW],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = cli(tmp_path, "leverage=1,2", "-m", *WINDOW, store=store)
     assert done.returncode in (0, 3), done.stderr
     (sweep,) = runs_of(store, "sweep")
     sweep_id = sweep.data.tags["sweep_dir"]
@@ -138,20 +120,11 @@ def test_resume_refuses_unknown_sweeps_and_other_arguments(tmp_path: Path) -> No
         ),
     ]
     for args, line in cases:
-        out = subprocess.run(
-            [sys.executable, "-m", "runner", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-        )
+        out = cli(tmp_path, *args, store=store)
         assert out.returncode == 2, out.stderr
         assert out.stderr.startswith(line), out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
-    again = subprocess.run(
-        [sys.executable, "-m", "runner", f"resume={sweep_id}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = cli(tmp_path, f"resume={sweep_id}", store=store)
     assert again.returncode in (0, 3), again.stderr
     assert " ".join(again.stderr.split()).count("not run again") == 2  # a finished sweep: nothing runs again
     assert len(runs_of(store, "job")) == 2 and len(runs_of(store, "sweep")) == 1
