@@ -13,6 +13,7 @@ highest single-tier price for a long and the lowest for a short.
 import numpy as np
 from numba import njit
 
+import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 from kernels.enums import T_CAP, T_CUM, T_MAX_LEV, T_MMR
 
 

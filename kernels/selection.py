@@ -4,6 +4,8 @@ fronts. Inputs are per-combination summaries, never bars."""
 import numpy as np
 from numba import njit, prange
 
+import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
+
 
 @njit(cache=True)
 def _sharpe(s1, s2, n):

@@ -54,6 +54,7 @@ Equity reconciles exactly: ``initial + realized_pnl - fees - funding = final``.
 import numpy as np
 from numba import njit, prange
 
+import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 from kernels.enums import (
     A_FEES,
     A_FUNDING,

@@ -69,10 +69,13 @@ def _terminate(signum, frame) -> None:
 def main() -> None:
     import signal
 
-    from runner import preflight
+    from runner import help, preflight
     from runner.resume import split_resume
 
     signal.signal(signal.SIGTERM, _terminate)
+    if sys.argv[1:] in help.FLAGS:  # Hydra would take seconds to list the groups
+        print(help.app_help())
+        return
     resume, args = split_resume(preflight.expand_shorthand(sys.argv[1:]))
     if resume is not None:
         args = preflight.expand_shorthand(_resume(args, resume))

@@ -9,11 +9,11 @@ import polars as pl
 from kernels import enums as E
 from kernels.simulate import simulate_grid, simulate_records
 from runner import compute
-from runner.config import Axis, ComputeSpec, ObjectiveSpec, RunSpec
 from runner.data.panel import MarketPanel
 from runner.filters.pipeline import Plan
 from runner.filters.stream import Reduction
 from runner.filters.windows import objective_of
+from runner.spec import Axis, ComputeSpec, ObjectiveSpec, RunSpec
 from runner.strategy.compile import Compiled
 
 COMPILE_SECONDS = 90  # cold compile of every kernel a default run uses: 89 s on 2 cores (benchmarks/bench_compile.py)

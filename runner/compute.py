@@ -27,9 +27,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernels import enums as E
 from kernels.simulate import simulate_grid
-from runner.config import RAY_INSTALL, ComputeSpec
 from runner.errors import ConfigError
 from runner.filters.spec import FiltersSpec
+from runner.spec import RAY_INSTALL, ComputeSpec
 
 if TYPE_CHECKING:
     from runner.data.panel import MarketPanel

@@ -2,7 +2,6 @@
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,74 +14,25 @@ from runner.data.panel import DataSpec
 from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS, parse_utc
 from runner.errors import ConfigError
-from runner.filters.spec import FiltersSpec, filters_spec
-from runner.instruments import Instruments, instruments
-from runner.search.spec import SearchSpec, search_spec
+from runner.filters.spec import filters_spec
+from runner.instruments import instruments
+from runner.search.spec import search_spec
+from runner.spec import (
+    BACKENDS,
+    CHILD_RUNS,
+    IN_SAMPLE,
+    MAX_GRID,
+    MAX_LEVERAGE,
+    METRICS,
+    RAY_INSTALL,
+    Axis,
+    ComputeSpec,
+    ObjectiveSpec,
+    RunSpec,
+    TrackingSpec,
+)
 from runner.strategy.dsl import parse_strategy
 from runner.values import expand
-
-MAX_LEVERAGE = 20
-MAX_GRID = 1_000_000
-METRICS = E.METRIC_NAMES
-CHILD_RUNS = ("none", "best", "pareto", "all")
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One in-job grid dimension: a config key and its values (numbers, or labels mapped to codes)."""
-
-    key: str
-    values: tuple[float, ...]  # as the kernel takes them
-    labels: tuple[str, ...] | None = None
-    shown: tuple[float, ...] | None = None  # in the user's units when the kernel's differ (fees: bps)
-    divisor: float = 1.0  # kernel value = user value / divisor
-
-    def display(self, i: int) -> Any:
-        """Value ``i`` as the user gives it: a label, or a number in the key's own units."""
-        if self.labels is not None:
-            return self.labels[i]
-        v = self.values[i] if self.shown is None else self.shown[i]
-        return int(v) if float(v).is_integer() else v
-
-    def user_values(self) -> tuple[float, ...]:
-        return self.values if self.shown is None else self.shown
-
-
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    metric: str
-    maximize: bool
-    discard_liquidated: bool
-
-
-@dataclass(frozen=True)
-class TrackingSpec:
-    uri: str
-    experiment: str
-    artifact_root: str | None
-    log_trades: bool
-    child_runs: str = "none"
-    combos: tuple[int, ...] = ()
-    report: str = "best"  # best: the best combination's report.html; all: also the tracking.combos rows; none
-    trades_json: bool = False  # trades.json beside trades.parquet
-    heartbeat_s: float = 30.0  # a RUNNING run's heartbeat tag is refreshed this often
-    heartbeat_timeout_s: float = 300.0  # a RUNNING run with an older heartbeat is dead (marked KILLED)
-
-
-@dataclass(frozen=True)
-class ComputeSpec:
-    """Where and in what pieces a grid runs (``runner/compute.py``): chunks of ``chunk_combos``
-    combinations (None: sized from the budget) within ``max_memory_gb`` (None: the memory available),
-    in this process or as Ray tasks at ``ray_address`` (None: $RAY_ADDRESS, else a local Ray)."""
-
-    backend: str = "local"
-    chunk_combos: int | None = None
-    max_memory_gb: float | None = None
-    ray_address: str | None = None
-
-
-BACKENDS = ("local", "ray")
-RAY_INSTALL = "pip install -e '.[ray]'"
 
 
 def compute_spec(cfg: DictConfig) -> ComputeSpec:
@@ -120,32 +70,6 @@ def compute_spec(cfg: DictConfig) -> ComputeSpec:
         max_memory_gb=None if budget is None else float(budget),
         ray_address=address.strip() if address else None,
     )
-
-
-@dataclass
-class RunSpec:
-    data: DataSpec
-    strategy: Any  # runner.strategy.dsl.StrategySpec
-    strategy_axes: dict[str, Axis]
-    sim_axes: dict[int, Axis]
-    initial_capital: float
-    objective: ObjectiveSpec
-    tracking: TrackingSpec
-    top: int = 10
-    filters: FiltersSpec = field(default_factory=FiltersSpec)
-    search: SearchSpec = field(default_factory=SearchSpec)
-    extras: dict[str, Any] = field(default_factory=dict)
-    instruments: Instruments | None = None
-    vol_period: int = 0  # ATR period of volatility-target sizing (0: not used)
-    compute: ComputeSpec = field(default_factory=ComputeSpec)
-
-    @property
-    def axes(self) -> list[Axis]:
-        return [*self.sim_axes.values(), *self.strategy_axes.values()]
-
-    @property
-    def n_combos(self) -> int:
-        return int(np.prod([len(a.values) for a in self.axes]))
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
@@ -462,7 +386,6 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         build_space(spec, spec.search)
     if spec.search.method == "discover":
         from runner.discovery.catalog import discover_spec
-        from runner.discovery.job import IN_SAMPLE
 
         discover_spec(spec.search.discover, spec.data.timeframe)
         if metric not in IN_SAMPLE:

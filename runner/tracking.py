@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from runner import PROJECT_ROOT
-from runner.config import TrackingSpec
 from runner.errors import ConfigError
 from runner.heartbeat import Heartbeat, heartbeat_tags, reap
 from runner.redact import MASK, SECRET_KEY, redact, redact_override
+from runner.spec import TrackingSpec
 
 PARAM_LIMIT = 6000
 BATCH = 100

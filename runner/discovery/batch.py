@@ -13,10 +13,10 @@ import numpy as np
 
 from kernels import enums as E
 from kernels.program import default_params, flat_tiers, no_lots
-from runner.config import RunSpec
 from runner.data.panel import MarketPanel
 from runner.discovery.catalog import Gene
 from runner.discovery.genome import Cond, Genome
+from runner.spec import RunSpec
 from runner.strategy.compile import Compiled, Frames, indicator_series
 from runner.strategy.indicators import INDICATORS
 

@@ -11,7 +11,6 @@ import polars as pl
 from kernels import enums as E
 from runner import PROJECT_ROOT
 from runner.backtest import Evaluation, run_grid
-from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel, iso
 from runner.data.timeframes import timeframe_ms
 from runner.discovery.batch import Columns, build, first_valid
@@ -26,10 +25,9 @@ from runner.report import print_discovered
 from runner.search import loop
 from runner.search.job import Checkpoints, load_checkpoint
 from runner.search.progress import SearchProgress
+from runner.spec import Axis, RunSpec
 from runner.strategy.compile import Compiled, compile_strategy
 from runner.strategy.dsl import parse_strategy
-
-IN_SAMPLE = ("total_return", "apr", "sharpe", "sortino", "calmar", "max_drawdown", "score", "profit_factor")
 
 
 def genome_spec(spec: RunSpec, genome: Genome, raw: dict) -> RunSpec:

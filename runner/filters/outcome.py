@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 
 from kernels import enums as E
-from runner.config import Axis, ObjectiveSpec
 from runner.filters.splits import Partition
 from runner.filters.windows import window_metrics
+from runner.spec import Axis, ObjectiveSpec
 
 
 @dataclass

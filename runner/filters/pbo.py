@@ -4,12 +4,12 @@ import numpy as np
 import polars as pl
 
 from kernels import enums as E
-from runner.config import ObjectiveSpec
 from runner.filters import stats
 from runner.filters.outcome import Chunk, Context, Outcome, not_applicable
 from runner.filters.spec import Pbo
 from runner.filters.splits import Partition, Range
 from runner.filters.windows import block_sum
+from runner.spec import ObjectiveSpec
 
 
 class Partial:

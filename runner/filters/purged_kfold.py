@@ -19,12 +19,12 @@ import numpy as np
 import polars as pl
 
 from kernels import enums as E
-from runner.config import ObjectiveSpec
 from runner.data.panel import iso
 from runner.filters.outcome import Chunk, Context, Outcome
 from runner.filters.spec import PurgedKFold
 from runner.filters.splits import Fold, Partition
 from runner.filters.windows import Choice, objective_of
+from runner.spec import ObjectiveSpec
 
 
 def rung(ladder: list[int], hold: int) -> int:

@@ -6,21 +6,25 @@ at once to what the defenses read (``Reduction.add``), in any chunk order; every
 the one the defenses compute from the whole grid's blocks.
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kernels import enums as E
-from runner.config import ObjectiveSpec
 from runner.filters import pbo, purged_kfold, walk_forward
 from runner.filters.outcome import Chunk
-from runner.filters.pipeline import Plan
 from runner.filters.splits import purged_kfold as kfold_splits
+from runner.spec import ObjectiveSpec
+
+if TYPE_CHECKING:
+    from runner.filters.pipeline import Plan
 
 
 class Reduction:
     """The walk-forward, purged k-fold and PBO partials of a grid of ``n`` combinations (their size per
     combination: ``runner.compute.partial_bytes``)."""
 
-    def __init__(self, schedule: Plan, n: int, objective: ObjectiveSpec, bars_per_year: float):
+    def __init__(self, schedule: "Plan", n: int, objective: ObjectiveSpec, bars_per_year: float):
         spec, part = schedule.spec, schedule.partition
         self.n = n
         self.wf = self.kfold = self.pbo = None

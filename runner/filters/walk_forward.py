@@ -10,12 +10,12 @@ its in- and out-of-sample APRs over the windows, per window the choice so far.
 import numpy as np
 import polars as pl
 
-from runner.config import ObjectiveSpec
 from runner.data.panel import iso
 from runner.filters.outcome import Chunk, Context, Outcome, not_applicable
 from runner.filters.spec import WalkForward
 from runner.filters.splits import Partition, Window
 from runner.filters.windows import Choice, objective_of, window_metrics
+from runner.spec import ObjectiveSpec
 
 OOS = {
     "oos_return": "total_return",

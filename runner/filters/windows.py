@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kernels import enums as E
-from runner.config import ObjectiveSpec
+from runner.spec import ObjectiveSpec
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

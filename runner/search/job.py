@@ -11,7 +11,6 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from runner.backtest import Evaluation, objective_values, run_grid
-from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
@@ -21,6 +20,7 @@ from runner.filters.pipeline import Plan, lookback, plan
 from runner.search import loop
 from runner.search.progress import SearchProgress
 from runner.search.space import Space, build_space, grid_of
+from runner.spec import Axis, RunSpec
 from runner.strategy.compile import Compiled, compile_strategy
 
 CHECKPOINT = "search/checkpoint.pkl"

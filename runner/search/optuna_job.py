@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import PROJECT_ROOT
 from runner.backtest import Evaluation, run_grid
-from runner.config import RunSpec
 from runner.data.panel import MarketPanel
 from runner.errors import ConfigError
 from runner.filters.pareto import front_ranks
@@ -27,6 +26,7 @@ from runner.search.job import compile_rows, fitness_of, search_plan
 from runner.search.progress import SearchProgress
 from runner.search.space import Space, grid_of
 from runner.search.spec import Dim, SearchSpec
+from runner.spec import RunSpec
 
 PARETO = loop.PARETO_METRICS
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import enums as E
-from runner.config import MAX_LEVERAGE, Axis, RunSpec
 from runner.errors import ConfigError
 from runner.search.spec import Dim, SearchSpec
+from runner.spec import MAX_LEVERAGE, Axis, RunSpec
 from runner.values import on_grid
 
 LABELS = {"strategy.direction": E.DIRECTIONS, "execution.fill_at": E.FILL_AT}

@@ -15,10 +15,10 @@ import talib
 
 from kernels import enums as E
 from kernels.program import default_params, flat_tiers, no_lots
-from runner.config import Axis, RunSpec
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
+from runner.spec import Axis, RunSpec
 from runner.strategy import timeframe as tfm
 from runner.strategy.dsl import CondSpec, IndicatorSpec, StrategySpec, Value, used_names
 from runner.strategy.expr import Bin, Neg, Node, Num, Ref, refs

@@ -55,7 +55,15 @@ class Scenario:
     vol_col: bool = False  # volatility-target sizing reads the atr series
 
 
+def check_candles(s: Scenario) -> None:
+    """Every hand-written candle is possible: low <= open, close <= high."""
+    for a, bars in enumerate(s.candles):
+        for t, (o, h, lo, c) in enumerate(bars):
+            assert lo <= min(o, c) and max(o, c) <= h, f"asset {a} bar {t}: impossible candle {(o, h, lo, c)}"
+
+
 def arrays(s: Scenario):
+    check_candles(s)
     n_assets = len(s.candles)
     n = len(s.candles[0])
     ohlc = np.array(s.candles, dtype=np.float64).transpose(1, 0, 2)  # (n, assets, 4)

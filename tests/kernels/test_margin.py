@@ -30,6 +30,20 @@ STOPPED = [flat(100), flat(100), (100, 100, 80, 85), flat(85)]
 # 10x, 500 USDT margin on each asset: qty 50 at 100; maintenance 0.4 % (one bracket)
 CROSS_LP = 4020 / 49.8  # asset 1's price where 1000 + 50 (P - 100) = 0.004 x 50 x (100 + P): asset 0 at 100
 ISO_LP = (5000 - 500) / (50 * 0.996)
+# the same accounts short: asset 1's price where 1000 - 50 (P - 100) = 0.004 x 50 x (100 + P)
+CROSS_SHORT_LP = 5980 / 50.2
+RISE = [flat(100), flat(100), (100, 125, 100, 120), flat(120)]  # asset 1 rises to 125 inside bar 2
+# isolated 10x long, 1000 margin, qty 100 at 100: funding of 1 % at bar 2 takes 100 from the margin,
+# so the liquidation price moves from 9000 / 99.6 = 90.36 up to 9100 / 99.6 = 91.37 (low of bar 2: 91)
+FUNDED = [flat(100), flat(100), (100, 100, 91, 95), flat(95)]
+# cross exit floor: 2 % slippage, 10x, half the equity as margin: asset 0 enters at 102 with qty
+# 5000 / 102, then asset 1 at 102 with half of 1000 + q0 (100 - 102). Asset 1's exit signal fills at
+# bar 3's open 83 less 2 % = 81.34, beyond its liquidation price with asset 0 at its open (82.37):
+# margin = 1000 + q0 (100 - 102) - 0.004 q0 100, P = (q1 102 - margin) / (0.996 q1)
+SLIP_Q = 5000 / 102
+SLIP_Q1 = (1000 - 2 * SLIP_Q) * 0.5 * 10 / 102
+FLOOR = (SLIP_Q1 * 102 - (1000 - 2.4 * SLIP_Q)) / (0.996 * SLIP_Q1)
+SLIDE = [flat(100), flat(100), flat(90), flat(83), flat(83)]
 
 SCENARIOS = {
     "tiered brackets: a 10x long is liquidated on its bracket's line": (
@@ -80,6 +94,49 @@ SCENARIOS = {
             [STEADY, STOPPED], [{0: "LE"}, {0: "LE"}], leverage=10, fraction=0.5, margin_mode="cross", stop_loss=0.05
         ),
         [(0, 1, 1, 3, 100, 100, 50, 0, 0, 0, "end_of_data"), (1, 1, 1, 2, 100, 95, 50, 0, 0, -250, "stop_loss")],
+    ),
+    "cross: a short's rise liquidates the whole account": (
+        Scenario([STEADY, RISE], [{0: "SE"}, {0: "SE"}], leverage=10, fraction=0.5, margin_mode="cross"),
+        [
+            (0, -1, 1, 2, 100, 100, 50, 0, 0, -20, "liquidation"),  # its maintenance margin goes to the fund
+            (1, -1, 1, 2, 100, CROSS_SHORT_LP, 50, 0, 0, -980, "liquidation"),
+        ],
+    ),
+    "isolated: funding paid from the margin moves the liquidation price": (
+        Scenario([FUNDED], [{0: "LE"}], leverage=10, funding=[{2: 0.01}]),
+        [(0, 1, 1, 2, 100, 9100 / 99.6, 100, 0, 100, -1000, "liquidation")],  # the whole margin: 100 + 900
+    ),
+    "isolated: without the funding the same bar is survived": (
+        Scenario([FUNDED], [{0: "LE"}], leverage=10),
+        [(0, 1, 1, 3, 100, 95, 100, 0, 0, -500, "end_of_data")],
+    ),
+    "cross: a market exit is capped at the liquidation price (the others at their opens)": (
+        Scenario(
+            [[*STEADY, flat(120)], SLIDE],
+            [{0: "LE"}, {0: "LE", 2: "LX"}],
+            leverage=10,
+            fraction=0.5,
+            slippage=0.02,
+            margin_mode="cross",
+        ),
+        [
+            (0, 1, 1, 4, 102, 117.6, SLIP_Q, 0, 0, SLIP_Q * (117.6 - 102), "end_of_data"),
+            (1, 1, 1, 3, 102, FLOOR, SLIP_Q1, 0, 0, SLIP_Q1 * (FLOOR - 102), "signal"),
+        ],
+    ),
+    "cross: with the other asset up at the open the floor is lower and the exit fills": (
+        Scenario(
+            [[flat(100), flat(100), flat(100), flat(110), flat(120)], SLIDE],
+            [{0: "LE"}, {0: "LE", 2: "LX"}],
+            leverage=10,
+            fraction=0.5,
+            slippage=0.02,
+            margin_mode="cross",
+        ),
+        [
+            (0, 1, 1, 4, 102, 117.6, SLIP_Q, 0, 0, SLIP_Q * (117.6 - 102), "end_of_data"),
+            (1, 1, 1, 3, 102, 83 * 0.98, SLIP_Q1, 0, 0, SLIP_Q1 * (83 * 0.98 - 102), "signal"),
+        ],
     ),
     "cross: funding settles against the shared wallet": (
         Scenario([STEADY], [{0: "SE"}], leverage=10, margin_mode="cross", funding=[{2: 0.01}]),

@@ -14,7 +14,7 @@ import pytest
 from kernels import enums as E
 from runner import compute
 from runner.backtest import grid_evaluation, grid_table, run_grid
-from runner.config import ComputeSpec, validate
+from runner.config import validate
 from runner.data.panel import build_panel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
@@ -22,6 +22,7 @@ from runner.filters.outcome import Context
 from runner.filters.pipeline import evaluate, lookback, plan
 from runner.filters.stream import Reduction
 from runner.filters.windows import Choice
+from runner.spec import ComputeSpec
 from runner.strategy.compile import compile_strategy
 from tests.runner.strategy.test_compile import cfg_for
 from tests.runner.test_cli import FAST, cli, runs

@@ -55,3 +55,14 @@ def test_runner_help_lists_every_group_with_its_options() -> None:
     for group, options in listed.items():
         shipped = {p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml")}
         assert {o.strip() for o in options.split(",")} == shipped, group
+
+
+def test_the_quick_help_is_hydras_help_to_the_byte() -> None:
+    """``--help`` alone is rendered without Hydra (``runner/help.py``); with an override it goes through
+    Hydra's own help. Both print the same."""
+    quick = subprocess.run([sys.executable, "-m", "runner", "--help"], capture_output=True, text=True, timeout=120)
+    hydra = subprocess.run(
+        [sys.executable, "-m", "runner", "--help", "hydra.job.chdir=false"], capture_output=True, text=True, timeout=120
+    )
+    assert quick.returncode == hydra.returncode == 0
+    assert quick.stdout == hydra.stdout and "strategy: bbands" in quick.stdout

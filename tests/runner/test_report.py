@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from runner.backtest import rank
-from runner.config import ObjectiveSpec
 from runner.report import COMPACT, SHOWN, print_best, print_discovered, print_sweep
+from runner.spec import ObjectiveSpec
 from runner.sweep_summary import summary_table
 
 NAN = float("nan")

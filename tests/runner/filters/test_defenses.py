@@ -6,7 +6,6 @@ import pytest
 from scipy.stats import kurtosis, skew
 
 from kernels import enums as E
-from runner.config import Axis, ObjectiveSpec
 from runner.filters.outcome import Context
 from runner.filters.pipeline import evaluate, plan
 from runner.filters.spec import (
@@ -19,6 +18,7 @@ from runner.filters.spec import (
     WalkForward,
 )
 from runner.filters.splits import Span
+from runner.spec import Axis, ObjectiveSpec
 from tests.runner.filters import reference as ref
 
 HOUR = 3_600_000

@@ -7,13 +7,14 @@ import pytest
 
 from kernels import enums as E
 from runner.backtest import records, run_grid
-from runner.config import Axis, ObjectiveSpec, validate
+from runner.config import validate
 from runner.data.panel import build_panel
 from runner.filters.outcome import Context
 from runner.filters.pipeline import evaluate, lookback, plan
 from runner.filters.spec import FiltersSpec, Pbo, PurgedKFold, WalkForward
 from runner.filters.splits import Partition, Span
 from runner.filters.windows import best_of, objective_of, window_metrics
+from runner.spec import Axis, ObjectiveSpec
 from runner.strategy.compile import compile_strategy
 from tests.runner.filters import reference as ref
 from tests.runner.filters.test_defenses import ALL, context, outcome

@@ -1,0 +1,146 @@
+"""The import rules of the layout: no circle among ``runner``'s modules, ``kernels`` imports only
+numpy, numba and the standard library, and no private name crosses a package. Imports inside functions count (they are
+still a dependency); those under ``if TYPE_CHECKING:`` do not (they never run)."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("runner", "kernels", "experiments", "hydra_plugins")
+KERNEL_IMPORTS = {"numpy", "numba", "kernels", "__future__"}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def _type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(name: str, path: Path) -> list[tuple[str, tuple[str, ...], int]]:
+    """(module, names imported from it, line) of every import that runs, relative ones resolved."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    out: list[tuple[str, tuple[str, ...], int]] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _type_checking(child):
+                for n in child.orelse:
+                    visit(n)
+                continue
+            if isinstance(child, ast.Import):
+                out.extend((a.name, (), child.lineno) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    base = ".".join([*package[: len(package) - child.level + 1], *([base] if base else [])])
+                out.append((base, tuple(a.name for a in child.names), child.lineno))
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (``from pkg import mod`` counts as ``pkg.mod``)."""
+    mods = modules()
+    out: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        deps = set()
+        for base, names, _ in imports(name, path):
+            targets = [f"{base}.{n}" for n in names if f"{base}.{n}" in mods] or [base]
+            for target in targets:
+                while target and target not in mods:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):
+                    deps.add(target)
+        out[name] = deps
+    return out
+
+
+def circles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in g[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_checker_finds_a_circle_and_ignores_type_checking(tmp_path):
+    pkg = tmp_path / "runner"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from runner.b import x\n")
+    (pkg / "b.py").write_text("def f():\n    from runner import a\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from runner.a import y\n")
+    mods = {"runner.a": pkg / "a.py", "runner.b": pkg / "b.py", "runner.c": pkg / "c.py"}
+    g = {m: {b for b, _, _ in imports(m, p) if b in mods or f"{b}.a" in mods} for m, p in mods.items()}
+    g = {m: {"runner.a" if d == "runner" else d for d in deps} for m, deps in g.items()}
+    assert circles(g) == [["runner.a", "runner.b"]]
+    assert g["runner.c"] == set()
+
+
+def test_no_import_circle_in_the_project():
+    assert circles(graph()) == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "kernels").glob("*.py")), ids=lambda p: p.name)
+def test_kernels_import_only_numpy_and_numba(path):
+    name = f"kernels.{path.stem}"
+    allowed = KERNEL_IMPORTS | set(sys.stdlib_module_names)
+    bad = [(m, line) for m, _, line in imports(name, path) if m.split(".")[0] not in allowed]
+    assert bad == [], f"{path.name} imports {bad} (kernels/ may import only numpy, numba and the standard library)"
+
+
+def test_no_private_name_crosses_a_package():
+    crossing = []
+    mods = modules()
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for base, names, line in imports(name, path):
+            if base.split(".")[0] not in PACKAGES:
+                continue
+            source = base if base in mods and mods[base].name == "__init__.py" else base.rpartition(".")[0]
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            if private and source != package:
+                crossing.append(f"{path.relative_to(ROOT)}:{line} imports {private} from {base}")
+    assert crossing == []
