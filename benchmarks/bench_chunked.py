@@ -93,6 +93,25 @@ def main() -> None:
     peak = peak_rss_mb()
     print(f"peak memory (RSS): {peak:,.0f} MiB = {peak / 1024:.2f} GiB of {args.max_memory_gb:g} GiB")
     print(f"objective: {metrics['objective']}; survivors: {int(metrics.get('n_survivors', 0)):,}")
+    print(f"results digest (grid table and filter tables, equal for any chunking or backend): {digest(client, run)}")
+
+
+def digest(client, run) -> str:
+    """sha256 over every column of the run's parquet artifacts (the grid table: every combination's
+    parameters and metrics; the filters' tables), read back from the store: two runs of one grid
+    with equal numbers have equal digests."""
+    import hashlib
+
+    import polars as pl
+
+    h = hashlib.sha256()
+    folder = Path(client.download_artifacts(run.info.run_id, "", tempfile.mkdtemp(prefix="bench-chunked-art-")))
+    for path in sorted(folder.rglob("*.parquet")):
+        frame = pl.read_parquet(path)
+        h.update(path.relative_to(folder).as_posix().encode())
+        h.update(",".join(frame.columns).encode())
+        h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 if __name__ == "__main__":
