@@ -144,7 +144,7 @@ def grid_table(
         if axis.labels is not None:
             cols[axis.key] = pl.Series(axis.key, axis.labels, pl.String).gather(compiled.grid_idx[:, j])
         else:
-            cols[axis.key] = np.asarray(axis.user_values())[compiled.grid_idx[:, j]]
+            cols[axis.key] = np.asarray(axis.values)[compiled.grid_idx[:, j]]
     for k, name in enumerate(E.METRIC_NAMES):
         cols[name] = metrics[:, k]
     cols["objective"] = objective_values(metrics, objective) * (1 if objective.maximize else -1)

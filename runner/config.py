@@ -19,6 +19,7 @@ from runner.instruments import instruments
 from runner.search.spec import search_spec
 from runner.spec import (
     BACKENDS,
+    BPS,
     CHILD_RUNS,
     IN_SAMPLE,
     MAX_GRID,
@@ -325,7 +326,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
     ):
         lo = -10.0 if key == "fees.maker_bps" else 0.0
         bps = _numbers(cfg, key, lo, 1000.0)
-        sim[col] = Axis(key, tuple(v / 1e4 for v in bps), shown=tuple(bps), divisor=1e4)
+        sim[col] = Axis(key, bps, divisor=BPS)
     if _get(cfg, "fees.slippage_impact"):
         sim[E.P_IMPACT] = Axis("fees.slippage_impact", _numbers(cfg, "fees.slippage_impact", 0.0, 10.0))
     sim.update(sizing_axes(cfg))

@@ -14,6 +14,9 @@ from runner.search.spec import SearchSpec
 
 MAX_LEVERAGE = 20
 MAX_GRID = 1_000_000
+# units: configs, tags, grid tables and child runs hold the user's; the kernel takes fractions
+BPS = 1e4  # fees and slippage: kernel value = bps / BPS
+PERCENT = 100.0  # percent stops and discovery's stops: kernel value = percent / PERCENT
 METRICS = E.METRIC_NAMES
 CHILD_RUNS = ("none", "best", "pareto", "all")
 # objectives a discovery search may rank by: in-sample figures of every candidate
@@ -25,20 +28,20 @@ class Axis:
     """One in-job grid dimension: a config key and its values (numbers, or labels mapped to codes)."""
 
     key: str
-    values: tuple[float, ...]  # as the kernel takes them
+    values: tuple[float, ...]  # in the user's units (fees: bps); labels' codes for a label axis
     labels: tuple[str, ...] | None = None
-    shown: tuple[float, ...] | None = None  # in the user's units when the kernel's differ (fees: bps)
-    divisor: float = 1.0  # kernel value = user value / divisor
+    divisor: float = 1.0  # the one declared scale: kernel value = user value / divisor (fees: 1e4)
 
     def display(self, i: int) -> Any:
         """Value ``i`` as the user gives it: a label, or a number in the key's own units."""
         if self.labels is not None:
             return self.labels[i]
-        v = self.values[i] if self.shown is None else self.shown[i]
+        v = self.values[i]
         return int(v) if float(v).is_integer() else v
 
-    def user_values(self) -> tuple[float, ...]:
-        return self.values if self.shown is None else self.shown
+    def kernel_values(self) -> tuple[float, ...]:
+        """The values as the kernel's parameter matrix takes them (the only place units convert)."""
+        return self.values if self.divisor == 1.0 else tuple(v / self.divisor for v in self.values)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from kernels.program import default_params, flat_tiers, no_lots
 from runner.data.panel import MarketPanel
 from runner.discovery.catalog import Gene
 from runner.discovery.genome import Cond, Genome
-from runner.spec import RunSpec
+from runner.spec import PERCENT, RunSpec
 from runner.strategy.compile import Compiled, Frames, indicator_series
 from runner.strategy.indicators import INDICATORS
 
@@ -125,14 +125,14 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
 
     params = default_params(n)
     for col, axis in spec.sim_axes.items():
-        params[:, col] = axis.values[0]
+        params[:, col] = axis.kernel_values()[0]
     params[:, E.P_SIZING] = E.SIZE_FRACTION  # a genome's sizing is a fraction of equity
     params[:, E.P_DIRECTION] = [E.DIRECTIONS.index(g.direction) for g in genomes]
     params[:, E.P_LEVERAGE] = [g.leverage for g in genomes]
     params[:, E.P_SIZE] = [g.sizing for g in genomes]
     for p, key in zip(STOPS, ("stop_loss", "take_profit", "trailing_stop"), strict=True):
         v = np.array([getattr(g, key) for g in genomes], dtype=np.float64)
-        params[:, p] = np.where(v > 0, v / 100.0, np.nan)
+        params[:, p] = np.where(v > 0, v / PERCENT, np.nan)
     return Compiled(
         ind=ind,
         cond_op=np.asarray(ops, dtype=np.int64),

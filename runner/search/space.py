@@ -45,10 +45,11 @@ class Space:
         return param
 
     def row(self, value: dict) -> np.ndarray:
-        """One grid row of raw axis values (label codes for labelled axes) for a candidate's value."""
+        """One grid row of axis values in the user's units (label codes for labelled axes) for a
+        candidate's value; the axes' divisors convert them when the kernel's matrix is filled."""
         out = np.array([a.values[0] for a in self.axes], dtype=np.float64)
         for d, j in zip(self.dims, self.slot, strict=True):
-            out[j] = snap(d, value[d.key]) / self.axes[j].divisor  # fees: searched in bps, run as fractions
+            out[j] = snap(d, value[d.key])
         return out
 
 
@@ -117,17 +118,17 @@ def _check(spec: RunSpec, d: Dim) -> None:
 def _full_axis(a: Axis, d: Dim | None) -> Axis:
     if d is not None and d.key in LABELS:
         labels = LABELS[d.key]
-        return Axis(a.key, tuple(float(i) for i in range(len(labels))), tuple(labels))
+        return Axis(a.key, tuple(float(i) for i in range(len(labels))), tuple(labels), a.divisor)
     return a
 
 
 def grid_of(space_axes: list[Axis], rows: np.ndarray) -> tuple[list[Axis], np.ndarray]:
-    """Axes holding the distinct values of ``rows`` (raw values, one column per axis) and each row's
+    """Axes holding the distinct values of ``rows`` (user units, one column per axis) and each row's
     value indices: what ``compile_strategy`` takes as an explicit grid."""
     axes, idx = [], np.empty(rows.shape, dtype=np.int64)
     for j, a in enumerate(space_axes):
         values, inverse = np.unique(rows[:, j], return_inverse=True)
         labels = tuple(LABELS[a.key][int(v)] for v in values) if a.key in LABELS else None
-        axes.append(Axis(a.key, tuple(float(v) for v in values), labels))
+        axes.append(Axis(a.key, tuple(float(v) for v in values), labels, a.divisor))
         idx[:, j] = inverse.reshape(-1)
     return axes, idx

@@ -18,7 +18,7 @@ from kernels.program import default_params, flat_tiers, no_lots
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
-from runner.spec import Axis, RunSpec
+from runner.spec import PERCENT, Axis, RunSpec
 from runner.strategy import timeframe as tfm
 from runner.strategy.dsl import CondSpec, IndicatorSpec, StrategySpec, Value, used_names
 from runner.strategy.expr import Bin, Neg, Node, Num, Ref, refs
@@ -182,7 +182,7 @@ class _Compiler:
         self.frames = Frames(panel)
         self.values: dict[str, np.ndarray] = {}
         for j, axis in enumerate(self.axes):
-            self.values[axis.key] = np.asarray(axis.values, dtype=np.float64)[self.grid[:, j]]
+            self.values[axis.key] = np.asarray(axis.kernel_values(), dtype=np.float64)[self.grid[:, j]]
 
     def per_combo(self, v: Value) -> np.ndarray:
         return self.values[f"strategy.params.{v.param}" if v.param else v.key]
@@ -350,7 +350,7 @@ class _Compiler:
         for stop in strat.stops:
             value = self.per_combo(stop.value)
             if stop.unit == "percent":
-                params[:, STOP_PARAM[stop.kind]] = value / 100.0
+                params[:, STOP_PARAM[stop.kind]] = value / PERCENT
             else:
                 params[:, STOP_PARAM[stop.kind]] = value
                 stop_col[:, stop.kind] = self.series_column(stop.atr)

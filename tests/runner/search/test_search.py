@@ -157,3 +157,20 @@ def test_a_grid_axis_the_search_does_not_cover_is_refused(tmp_path):
         spec_for(tmp_path, "leverage=[1,2]")
     spec = spec_for(tmp_path, "leverage=[1,2]", "+search.space.leverage.value={type:int,low:1,high:2}")
     assert math.isfinite(spec.initial_capital) and len(build_space(spec, spec.search).dims) == 3
+
+
+def test_a_fee_searched_in_bps_runs_as_a_fraction_and_is_shown_in_bps(tmp_path, panel):
+    """Units convert in one place (the axis's declared divisor, when the kernel's matrix is filled):
+    the candidates, the evaluation's axes (tags, grid table) and the config keep bps."""
+    from runner.search.job import compile_rows
+    from runner.search.space import grid_of
+
+    spec = spec_for(tmp_path, "+search.space.fees.taker_bps={low:1,high:10}")
+    space = build_space(spec, spec.search)
+    value = {d.key: d.low for d in space.dims} | {"fees.taker_bps": 5.0}
+    rows = np.stack([space.row(value)])
+    axes, idx = grid_of(space.axes, rows)
+    (fee,) = [a for a in axes if a.key == "fees.taker_bps"]
+    assert fee.display(int(idx[0, axes.index(fee)])) == 5 and fee.divisor == 1e4
+    compiled = compile_rows(spec, panel, space.axes, rows)
+    assert compiled.params[0, E.P_TAKER_FEE] == 5.0 / 1e4  # not 5.0: 100 % of the notional
