@@ -5,7 +5,12 @@ holds) and groups (a group holds when all of its clauses hold; an empty group ne
 Each row has two sides, each a linear form ``add + sum(coef_k * ind[col_k, t, a])`` whose
 columns and numbers are chosen per combination. A row compares its first side ``d`` with zero
 (``d = lhs - rhs``); ``between`` needs both sides ``>= 0``.
+
+The kernels take two named inputs declared here: the ``Market`` panel and the signal ``Program``
+(numba compiles NamedTuples like tuples; every read is by name). ``Orders`` is what an order reads.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,6 +42,49 @@ from kernels.enums import (
     T_MAX_LEV,
     T_MMR,
 )
+
+
+class Market(NamedTuple):
+    """The market panel: ``(n_bars, n_assets)`` price, volume and funding panels, a UTC day number per
+    bar, maintenance brackets ``(n_assets, n_tiers, N_TIER)`` and lot filters ``(n_assets, N_LOT)``."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    tradable: np.ndarray  # bool: the bar exists and may trade
+    funding: np.ndarray  # rate settled at the bar's open (0: none)
+    settle: np.ndarray  # the price funding settles at
+    day: np.ndarray  # (n_bars,) int64
+    tiers: np.ndarray
+    lots: np.ndarray
+
+
+class Program(NamedTuple):
+    """A signal program (module docstring): shared condition tables, per-combination terms."""
+
+    ind: np.ndarray  # (n_cols, n_bars, n_assets): every series a combination may read
+    cond_op: np.ndarray  # (n_rows,) E.OP_*
+    clause_start: np.ndarray  # (n_clauses + 1,)
+    group_start: np.ndarray  # (N_GROUPS + 1,)
+    side_start: np.ndarray  # (2 * n_rows + 1,)
+    term_col: np.ndarray  # (n_combos, n_terms)
+    term_coef: np.ndarray  # (n_combos, n_terms)
+    side_add: np.ndarray  # (n_combos, 2 * n_rows)
+    entry_ok: np.ndarray  # (n_bars,) bool: time filters
+    warm: np.ndarray  # (n_combos, n_assets): first bar with every referenced series defined
+    stop_cols: np.ndarray  # (n_combos, 4): ATR column of each stop (-1: percent), then of vol sizing
+
+
+class Orders(NamedTuple):
+    """What an order of one combination reads: sizing, stops, slippage, lot filters."""
+
+    ind: np.ndarray
+    stop_col: np.ndarray  # (4,) this combination's row of ``Program.stop_cols``
+    volume: np.ndarray
+    tiers: np.ndarray
+    lots: np.ndarray
 
 
 def default_params(n_combos: int, n_extra: int = 0) -> np.ndarray:
@@ -71,7 +119,7 @@ def no_lots(n_assets: int) -> np.ndarray:
     return np.zeros((n_assets, N_LOT))
 
 
-def group_program(signals: np.ndarray, n_combos: int = 1) -> tuple:
+def group_program(signals: np.ndarray, n_combos: int = 1) -> Program:
     """A program whose group ``g`` holds where ``signals[g, t, a] > 0.5`` (explicit entry/exit flags).
 
     ``signals`` is ``(N_GROUPS, n_bars, n_assets)``; no time filter, no warm-up, no stops.
@@ -86,16 +134,16 @@ def group_program(signals: np.ndarray, n_combos: int = 1) -> tuple:
     term_coef = np.ones((n_combos, N_GROUPS))
     side_add = np.zeros((n_combos, 2 * N_GROUPS))
     side_add[:, 0::2] = -0.5
-    return (
-        ind,
-        cond_op,
-        clause_start,
-        group_start,
-        side_start,
-        term_col,
-        term_coef,
-        side_add,
-        np.ones(n_bars, dtype=np.bool_),
-        np.zeros((n_combos, n_assets), dtype=np.int64),
-        np.full((n_combos, 4), -1, dtype=np.int64),
+    return Program(
+        ind=ind,
+        cond_op=cond_op,
+        clause_start=clause_start,
+        group_start=group_start,
+        side_start=side_start,
+        term_col=term_col,
+        term_coef=term_coef,
+        side_add=side_add,
+        entry_ok=np.ones(n_bars, dtype=np.bool_),
+        warm=np.zeros((n_combos, n_assets), dtype=np.int64),
+        stop_cols=np.full((n_combos, 4), -1, dtype=np.int64),
     )

@@ -180,6 +180,7 @@ from kernels.enums import (
     SIZE_VOL,
 )
 from kernels.perp import liquidation_price, maintenance_margin, max_notional
+from kernels.program import Orders
 from kernels.records import trade_dt
 
 MAX_SLIPPAGE = 0.1  # a market fill never slips more than 10 % (thin bars make the impact term explode)
@@ -315,9 +316,9 @@ def _margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
 
 @njit(cache=True)
 def _open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, orders):
-    """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped (``orders``:
-    ``(ind, stop_col, volume, tiers, lots)``, what sizing, slippage, stops and lot filters read)."""
-    ind, stop_col, volume, tiers, lots = orders
+    """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped
+    (``orders``: a ``kernels.program.Orders``, what sizing, slippage, stops and lot filters read)."""
+    ind, stop_col, volume, tiers, lots = orders.ind, orders.stop_col, orders.volume, orders.tiers, orders.lots
     lev = p[P_LEVERAGE]
     fee_rate = p[P_TAKER_FEE]
     n_assets = pos.shape[0]
@@ -406,13 +407,13 @@ def _fill(c, a, t, t_sig, target, reference, prices, row, pos, acc, p, record, t
     if side == target:
         return
     if side != 0:
-        volume, tiers = orders[2], orders[3]
+        volume, tiers = orders.volume, orders.tiers
         if int(p[P_MARGIN_MODE]) == MARGIN_CROSS:
             pos[a, S_LIQ] = _exit_floor(a, pos, acc, prices, row, tiers)
         slip = _slip_rate(p, qty, volume[t_sig, a])
         px = reference * (1.0 - slip) if side > 0 else reference * (1.0 + slip)
         _close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
-    if target != 0 and not _dust(pos, acc, p, orders[4][a, L_MIN_NOTIONAL]):
+    if target != 0 and not _dust(pos, acc, p, orders.lots[a, L_MIN_NOTIONAL]):
         _open_position(a, t, t_sig, target, reference, prices, row, pos, acc, p, orders)
 
 
@@ -491,7 +492,7 @@ def _intrabar_exits(c, a, t, o, h, lo, pos, acc, p, record, trades, volume, stop
 def _cross_liquidated(t, at_open, mkt, pos, acc, px):
     """Whether the cross account is liquidated on bar ``t`` at the opens (``at_open``) or with every
     position at its worst price of the bar; ``px`` receives each position's fill price."""
-    open_, high, low, close, tradable, tiers = mkt[0], mkt[1], mkt[2], mkt[3], mkt[5], mkt[9]
+    open_, high, low, close, tradable, tiers = mkt.open, mkt.high, mkt.low, mkt.close, mkt.tradable, mkt.tiers
     n_assets = pos.shape[0]
     balance = acc[A_WALLET]
     maint = 0.0
@@ -696,9 +697,7 @@ def simulate_combo(
 ):
     """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
 
-    ``mkt`` is ``(open, high, low, close, volume, tradable, funding, settle, day, tiers, lots)``: price
-    panels ``(n_bars, n_assets)``, ``day`` a UTC day number per bar, ``tiers`` the maintenance brackets
-    ``(n_assets, n_tiers, N_TIER)`` and ``lots`` the lot filters ``(n_assets, N_LOT)``.
+    ``mkt`` is a ``kernels.program.Market`` and ``prog`` a ``kernels.program.Program`` (named inputs).
     With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
     tradable bar but the last and written there (how tests and other consumers read the signals).
     With a non-empty ``blk`` (a block id per bar, -1: none; each block one contiguous range) the
@@ -706,8 +705,11 @@ def simulate_combo(
     With a non-empty ``targets_out`` ``(n_bars, n_assets)`` the side wanted after each bar's close is
     written there: the pending order's side, else the side held (what a live bot should hold next).
     """
-    open_, high, low, close, volume, tradable, funding, settle, day, tiers, lots = mkt
-    ind, cond_op, clause_start, group_start, side_start, term_col, term_coef, side_add, entry_ok, warm, stop_cols = prog
+    open_, high, low, close, volume = mkt.open, mkt.high, mkt.low, mkt.close, mkt.volume
+    tradable, funding, settle, day, tiers, lots = mkt.tradable, mkt.funding, mkt.settle, mkt.day, mkt.tiers, mkt.lots
+    ind, cond_op, clause_start, group_start = prog.ind, prog.cond_op, prog.clause_start, prog.group_start
+    side_start, term_col, term_coef, side_add = prog.side_start, prog.term_col, prog.term_coef, prog.side_add
+    entry_ok, warm, stop_cols = prog.entry_ok, prog.warm, prog.stop_cols
     n_bars, n_assets = close.shape
     p = params[c]
     lev = p[P_LEVERAGE]
@@ -722,7 +724,7 @@ def simulate_combo(
     add = side_add[c]
     warm_c = warm[c]
     stop_col = stop_cols[c]
-    orders = (ind, stop_col, volume, tiers, lots)  # what an order reads: sizing, stops, slippage, lots
+    orders = Orders(ind, stop_col, volume, tiers, lots)  # what an order reads: sizing, stops, slippage, lots
     dd_scale_at = p[P_DD_SCALE_AT]
     dd_halt = p[P_DD_HALT]
     daily_loss = p[P_DAILY_LOSS]
@@ -1183,7 +1185,7 @@ def _simulate_one(c, mkt, prog, params, initial, bars_per_year, record, trades, 
 def simulate_records(c, n_trades, mkt, prog, params, initial, bars_per_year):
     """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
     trades = _empty_trades(n_trades)
-    equity = np.zeros(mkt[3].shape[0])
+    equity = np.zeros(mkt.close.shape[0])
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     no_targets = np.zeros((0, 0))
     row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, True, trades, equity, no_flags, no_targets)
@@ -1194,7 +1196,7 @@ def simulate_records(c, n_trades, mkt, prog, params, initial, bars_per_year):
 def signal_targets(c, mkt, prog, params, initial, bars_per_year):
     """Signal flags ``(N_GROUPS, n_bars, n_assets)`` of combination ``c`` and the side ``(n_bars,
     n_assets)`` it wants after each bar's close (-1, 0, 1): what a registered model returns."""
-    close = mkt[3]
+    close = mkt.close
     flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
     targets = np.zeros(close.shape)
     _simulate_one(c, mkt, prog, params, initial, bars_per_year, False, _empty_trades(0), np.zeros(0), flags, targets)

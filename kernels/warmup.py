@@ -3,7 +3,7 @@
 import numpy as np
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, group_program, no_lots
+from kernels.program import Market, default_params, flat_tiers, group_program, no_lots
 from kernels.simulate import signal_flags, signal_targets, simulate_grid, simulate_records
 
 
@@ -14,7 +14,19 @@ def warmup() -> None:
     prog = group_program(np.zeros((E.N_GROUPS, n, k)))
     params = default_params(1)
     day = np.zeros(n, np.int64)
-    mkt = (price, price, price, price, price, tradable, np.zeros((n, k)), price, day, flat_tiers(k), no_lots(k))
+    mkt = Market(
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=price,
+        tradable=tradable,
+        funding=np.zeros((n, k)),
+        settle=price,
+        day=day,
+        tiers=flat_tiers(k),
+        lots=no_lots(k),
+    )
     simulate_grid(mkt, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
     simulate_records(0, 0, mkt, prog, params, 1000.0, 8760.0)
     signal_flags(0, mkt, prog, params, 1000.0, 8760.0)

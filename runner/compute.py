@@ -201,7 +201,7 @@ def _task(shared: tuple, lo: int, hi: int, initial: float, bars_per_year: float,
     numba.set_num_threads(1)
     market, compiled, blk = shared
     rows = compiled.rows(lo, hi)
-    market = tuple(np.array(a) for a in market)
+    market = market._make(np.array(a) for a in market)  # the same named Market, writable
     return simulate_grid(
         market, rows.program(), rows.params, 0, hi - lo, initial, bars_per_year, np.array(blk), n_blocks
     )

@@ -14,7 +14,7 @@ import numpy as np
 import talib
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, no_lots
+from kernels.program import Market, Program, default_params, flat_tiers, no_lots
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
@@ -63,36 +63,36 @@ class Compiled:
             **{k: np.array(v[lo:hi] if k in per_combo else v) for k, v in arrays.items() if isinstance(v, np.ndarray)},
         )
 
-    def program(self) -> tuple:
+    def program(self) -> Program:
         """The signal program as the kernels take it."""
-        return (
-            self.ind,
-            self.cond_op,
-            self.clause_start,
-            self.group_start,
-            self.side_start,
-            self.term_col,
-            self.term_coef,
-            self.side_add,
-            self.entry_ok,
-            self.warm,
-            self.stop_col,
+        return Program(
+            ind=self.ind,
+            cond_op=self.cond_op,
+            clause_start=self.clause_start,
+            group_start=self.group_start,
+            side_start=self.side_start,
+            term_col=self.term_col,
+            term_coef=self.term_coef,
+            side_add=self.side_add,
+            entry_ok=self.entry_ok,
+            warm=self.warm,
+            stop_cols=self.stop_col,
         )
 
-    def market(self, panel: MarketPanel) -> tuple:
-        """The market tuple as the kernels take it (``panel`` is the one compiled over)."""
-        return (
-            panel.open,
-            panel.high,
-            panel.low,
-            panel.close,
-            panel.volume,
-            panel.tradable,
-            panel.funding,
-            panel.settle,
-            panel.days,
-            self.tiers,
-            self.lots,
+    def market(self, panel: MarketPanel) -> Market:
+        """The market panel as the kernels take it (``panel`` is the one compiled over)."""
+        return Market(
+            open=panel.open,
+            high=panel.high,
+            low=panel.low,
+            close=panel.close,
+            volume=panel.volume,
+            tradable=panel.tradable,
+            funding=panel.funding,
+            settle=panel.settle,
+            day=panel.days,
+            tiers=self.tiers,
+            lots=self.lots,
         )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, group_program, no_lots
+from kernels.program import Market, default_params, flat_tiers, group_program, no_lots
 from kernels.simulate import simulate_grid, simulate_records
 
 SIGNALS = {"LE": E.G_LONG_ENTRY, "LX": E.G_LONG_EXIT, "SE": E.G_SHORT_ENTRY, "SX": E.G_SHORT_EXIT}
@@ -83,13 +83,13 @@ def arrays(s: Scenario):
                 ind[SIGNALS[name], t, a] = 1.0
     if s.atr is not None:
         ind[4] = np.asarray(s.atr, dtype=np.float64).T
-    prog = list(group_program(ind))
+    prog = group_program(ind)
     if s.entry_ok is not None:
-        prog[8] = np.isin(np.arange(n), sorted(s.entry_ok))
+        prog = prog._replace(entry_ok=np.isin(np.arange(n), sorted(s.entry_ok)))
     if s.atr is not None:
-        prog[10][:, :3] = 4
+        prog.stop_cols[:, :3] = 4
         if s.vol_col:
-            prog[10][:, 3] = 4
+            prog.stop_cols[:, 3] = 4
     params = default_params(1)
     params[0, E.P_LEVERAGE] = s.leverage
     params[0, E.P_TAKER_FEE] = s.taker
@@ -122,8 +122,20 @@ def arrays(s: Scenario):
     lots = no_lots(n_assets) if s.lots is None else np.array(s.lots, dtype=np.float64)
     volume = np.ones((n, n_assets)) if s.volume is None else np.asarray(s.volume, dtype=np.float64).T.copy()
     day = np.zeros(n, np.int64) if s.day is None else np.asarray(s.day, dtype=np.int64)
-    mkt = (o, h, lo, c, volume, tradable, funding, o, day, tiers, lots)
-    return (mkt, tuple(prog), params)
+    mkt = Market(
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=volume,
+        tradable=tradable,
+        funding=funding,
+        settle=o,
+        day=day,
+        tiers=tiers,
+        lots=lots,
+    )
+    return (mkt, prog, params)
 
 
 def run(s: Scenario):

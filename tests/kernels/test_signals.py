@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, no_lots
+from kernels.program import Market, Program, default_params, flat_tiers, no_lots
 from kernels.simulate import SIGNAL_BLOCK, signal_flags
 
 # rows: (op, first side terms [(col, coef)], first side add, second side terms, second side add)
@@ -27,7 +27,7 @@ GROUPS = {
 }
 
 
-def program(ind: np.ndarray) -> tuple:
+def program(ind: np.ndarray) -> Program:
     """The kernel's condition tables for ``GROUPS``: rows laid out clause by clause, group by group."""
     cond_op, side_start, cols, coefs, adds = [], [0], [], [], []
     clause_start, group_start = [0], [0]
@@ -44,18 +44,18 @@ def program(ind: np.ndarray) -> tuple:
             clause_start.append(len(cond_op))
         group_start.append(len(clause_start) - 1)
     n_bars, n_assets = ind.shape[1], ind.shape[2]
-    return (
-        np.ascontiguousarray(ind),
-        np.asarray(cond_op, np.int64),
-        np.asarray(clause_start, np.int64),
-        np.asarray(group_start, np.int64),
-        np.asarray(side_start, np.int64),
-        np.asarray([cols], np.int64),
-        np.asarray([coefs], np.float64),
-        np.asarray([adds], np.float64),
-        np.ones(n_bars, np.bool_),
-        np.zeros((1, n_assets), np.int64),
-        np.full((1, 4), -1, np.int64),
+    return Program(
+        ind=np.ascontiguousarray(ind),
+        cond_op=np.asarray(cond_op, np.int64),
+        clause_start=np.asarray(clause_start, np.int64),
+        group_start=np.asarray(group_start, np.int64),
+        side_start=np.asarray(side_start, np.int64),
+        term_col=np.asarray([cols], np.int64),
+        term_coef=np.asarray([coefs], np.float64),
+        side_add=np.asarray([adds], np.float64),
+        entry_ok=np.ones(n_bars, np.bool_),
+        warm=np.zeros((1, n_assets), np.int64),
+        stop_cols=np.full((1, 4), -1, np.int64),
     )
 
 
@@ -111,18 +111,18 @@ def test_blocks_match_bar_by_bar_reference(n_bars: int) -> None:
     close = np.full((n_bars, n_assets), 100.0)
     tradable = np.ones((n_bars, n_assets), np.bool_)
     tradable[40:45, 2] = False
-    mkt = (
-        close,
-        close,
-        close,
-        close,
-        np.ones_like(close),
-        tradable,
-        np.zeros_like(close),
-        close,
-        np.zeros(n_bars, np.int64),
-        flat_tiers(n_assets),
-        no_lots(n_assets),
+    mkt = Market(
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=np.ones_like(close),
+        tradable=tradable,
+        funding=np.zeros_like(close),
+        settle=close,
+        day=np.zeros(n_bars, np.int64),
+        tiers=flat_tiers(n_assets),
+        lots=no_lots(n_assets),
     )
     flags = signal_flags(0, mkt, program(ind), default_params(1), 1000.0, 8760.0)
     want = reference(ind)

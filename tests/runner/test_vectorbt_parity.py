@@ -8,7 +8,7 @@ import pytest
 import vectorbt as vbt
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, group_program, no_lots
+from kernels.program import Market, default_params, flat_tiers, group_program, no_lots
 from kernels.simulate import simulate_grid, simulate_records
 from runner.config import validate
 from runner.data.panel import build_panel
@@ -42,9 +42,10 @@ def test_final_equity_and_trades_match_vectorbt(symbol: str, seed: int, p: float
     params[0, E.P_TAKER_FEE] = FEE
     params[0, E.P_SLIPPAGE] = SLIP
     no_funding = np.zeros_like(panel.funding)
-    mkt = (
-        panel.open, panel.high, panel.low, panel.close, panel.volume, panel.tradable, no_funding, panel.settle,
-        panel.days, flat_tiers(1), no_lots(1),
+    mkt = Market(
+        open=panel.open, high=panel.high, low=panel.low, close=panel.close, volume=panel.volume,
+        tradable=panel.tradable, funding=no_funding, settle=panel.settle, day=panel.days, tiers=flat_tiers(1),
+        lots=no_lots(1),
     )  # fmt: skip
     prog = group_program(groups)
     metrics, _ = simulate_grid(mkt, prog, params, 0, 1, 10_000.0, panel.bars_per_year, np.zeros(0, np.int64), 0)
