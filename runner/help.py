@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+from runner import PROJECT_ROOT
+
+CONF = PROJECT_ROOT / "conf"  # runner.preflight.CONF, without importing Hydra
 FLAGS = (["--help"], ["-h"])
 
 

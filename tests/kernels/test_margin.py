@@ -44,6 +44,16 @@ SLIP_Q = 5000 / 102
 SLIP_Q1 = (1000 - 2 * SLIP_Q) * 0.5 * 10 / 102
 FLOOR = (SLIP_Q1 * 102 - (1000 - 2.4 * SLIP_Q)) / (0.996 * SLIP_Q1)
 SLIDE = [flat(100), flat(100), flat(90), flat(83), flat(83)]
+HELD = (0, 1, 1, 4, 102, 117.6, SLIP_Q, 0, 0, SLIP_Q * (117.6 - 102), "end_of_data")  # asset 0 to the end
+
+
+def sliding(other: list) -> Scenario:
+    """Cross 10x, half the equity each, 2 % slippage: asset 0 follows ``other``, asset 1 ``SLIDE`` and
+    exits on its bar-2 signal."""
+    return Scenario(
+        [other, SLIDE], [{0: "LE"}, {0: "LE", 2: "LX"}], leverage=10, fraction=0.5, slippage=0.02, margin_mode="cross"
+    )
+
 
 SCENARIOS = {
     "tiered brackets: a 10x long is liquidated on its bracket's line": (
@@ -111,30 +121,16 @@ SCENARIOS = {
         [(0, 1, 1, 3, 100, 95, 100, 0, 0, -500, "end_of_data")],
     ),
     "cross: a market exit is capped at the liquidation price (the others at their opens)": (
-        Scenario(
-            [[*STEADY, flat(120)], SLIDE],
-            [{0: "LE"}, {0: "LE", 2: "LX"}],
-            leverage=10,
-            fraction=0.5,
-            slippage=0.02,
-            margin_mode="cross",
-        ),
+        sliding([*STEADY, flat(120)]),
         [
-            (0, 1, 1, 4, 102, 117.6, SLIP_Q, 0, 0, SLIP_Q * (117.6 - 102), "end_of_data"),
+            HELD,
             (1, 1, 1, 3, 102, FLOOR, SLIP_Q1, 0, 0, SLIP_Q1 * (FLOOR - 102), "signal"),
         ],
     ),
     "cross: with the other asset up at the open the floor is lower and the exit fills": (
-        Scenario(
-            [[flat(100), flat(100), flat(100), flat(110), flat(120)], SLIDE],
-            [{0: "LE"}, {0: "LE", 2: "LX"}],
-            leverage=10,
-            fraction=0.5,
-            slippage=0.02,
-            margin_mode="cross",
-        ),
+        sliding([flat(100), flat(100), flat(100), flat(110), flat(120)]),
         [
-            (0, 1, 1, 4, 102, 117.6, SLIP_Q, 0, 0, SLIP_Q * (117.6 - 102), "end_of_data"),
+            HELD,
             (1, 1, 1, 3, 102, 83 * 0.98, SLIP_Q1, 0, 0, SLIP_Q1 * (83 * 0.98 - 102), "signal"),
         ],
     ),
