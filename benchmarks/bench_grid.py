@@ -12,6 +12,7 @@ liquidation), run in column chunks. ``python benchmarks/bench_grid.py [--combos 
 """
 
 import argparse
+import hashlib
 import os
 import resource
 import subprocess
@@ -108,6 +109,7 @@ def main() -> None:
     print(f"  counting one bar per timestamp for all {panel.n_assets} symbols together: {rate / panel.n_assets:,.1f} M")
     print(f"peak memory (RSS): {peak:,.0f} MiB")
     print(f"trades simulated: {int(metrics[:, 9].sum()):,}; liquidated combinations: {(metrics[:, 10] > 0).sum()}")
+    print(f"metrics digest (sha256 of the metrics matrix): {hashlib.sha256(metrics.tobytes()).hexdigest()[:16]}")
     if not args.no_vectorbt:
         vbt_seconds, prep = vectorbt_seconds(spec, panel, compiled, args.vbt_chunk)
         print(f"vectorbt from_signals + sharpe_ratio + max_drawdown, same grid: {vbt_seconds:.2f} s")

@@ -2,7 +2,7 @@
 
 Every scenario starts with 1000 USDT. Expected trades:
 ``(asset, side, entry_bar, exit_bar, entry_price, exit_price, qty, fees, funding, net_pnl, reason)``.
-Cross margin (kernels/simulate.py): stops first, then the account is liquidated when its margin
+Cross margin (kernels/margin.py): stops first, then the account is liquidated when its margin
 balance with every position at its worst price of the bar is at or below the summed maintenance
 margin; each position fills at its liquidation price with the others at their worst prices
 (clamped into its bar; the open on a gap), and the account ends at zero.

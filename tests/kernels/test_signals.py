@@ -6,7 +6,8 @@ import pytest
 
 from kernels import enums as E
 from kernels.program import Market, Program, default_params, flat_tiers, no_lots
-from kernels.simulate import SIGNAL_BLOCK, signal_flags
+from kernels.conditions import SIGNAL_BLOCK
+from kernels.simulate import signal_flags
 
 # rows: (op, first side terms [(col, coef)], first side add, second side terms, second side add)
 ROWS = [

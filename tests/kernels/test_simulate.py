@@ -9,7 +9,7 @@ import pytest
 
 from kernels.perp import liquidation_price
 from kernels.program import flat_tiers
-from kernels.simulate import risk_score
+from kernels.metrics import risk_score
 from tests.kernels.harness import Scenario, check_trades, run
 
 

@@ -2,7 +2,7 @@
 
 Every scenario starts with 1000 USDT, long/short all-in at 1x unless stated. Expected trades:
 ``(asset, side, entry_bar, exit_bar, entry_price, exit_price, qty, fees, funding, net_pnl, reason)``.
-Intrabar order (documented in kernels/simulate.py): stop (when nearer than liquidation) ->
+Intrabar order (documented in kernels/exits.py): stop (when nearer than liquidation) ->
 liquidation -> take-profit; the trailing stop's best price moves after the bar's checks.
 """
 
