@@ -14,7 +14,7 @@ from runner.filters.pipeline import Plan
 from runner.filters.stream import Reduction
 from runner.filters.windows import objective_of
 from runner.spec import Axis, ComputeSpec, ObjectiveSpec, RunSpec
-from runner.strategy.compile import Compiled
+from runner.strategy.assemble import Compiled
 
 COMPILE_SECONDS = 90  # cold compile of every kernel a default run uses: 89 s on 2 cores (benchmarks/bench_compile.py)
 

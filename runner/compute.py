@@ -33,7 +33,7 @@ from runner.spec import RAY_INSTALL, ComputeSpec
 
 if TYPE_CHECKING:
     from runner.data.panel import MarketPanel
-    from runner.strategy.compile import Compiled
+    from runner.strategy.assemble import Compiled
 
 GB = 2**30
 CHUNK_MIN = 256  # grids up to this size run as one kernel call

@@ -156,12 +156,8 @@ def run_header(spec: RunSpec) -> str:
     return f"{spec.strategy.name} on {', '.join(d.symbols)}: {source} {bars}, {window}{search}"
 
 
-def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
-    console.print(run_header(spec), highlight=False, markup=False, soft_wrap=True)
-    with console.status("loading market data"):
-        panel = panel_for(spec.data)
-    for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+def _log_data(spec: RunSpec, panel, run: TrackedRun) -> None:
+    """Tag the run with what its market data was and log it as the run's dataset."""
     data_tags = {
         "data_fingerprint": panel.fingerprint,
         "data_bars": str(panel.n_bars),
@@ -188,6 +184,15 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
             "fingerprint": panel.fingerprint,
         },
     )
+
+
+def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
+    console.print(run_header(spec), highlight=False, markup=False, soft_wrap=True)
+    with console.status("loading market data"):
+        panel = panel_for(spec.data)
+    for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    _log_data(spec, panel, run)
     if not kernels_compiled():
         console.print(
             f"compiling kernels: first run only, about {COMPILE_SECONDS} s (cached in kernels/__pycache__)",

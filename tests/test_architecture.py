@@ -1,6 +1,8 @@
-"""The import rules of the layout: no circle among ``runner``'s modules, ``kernels`` imports only
-numpy, numba and the standard library, and no private name crosses a package. Imports inside functions count (they are
-still a dependency); those under ``if TYPE_CHECKING:`` do not (they never run)."""
+"""The rules of the layout: no circle among ``runner``'s modules, ``kernels`` imports only numpy,
+numba and the standard library, no private name crosses a package, and no function of the packages
+runs over ``MAX_FUNCTION_LINES`` (the kernel's bar loop over ``MAX_LOOP_LINES``). Imports inside
+functions count (they are still a dependency); those under ``if TYPE_CHECKING:`` do not (they
+never run)."""
 
 import ast
 import sys
@@ -11,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("runner", "kernels", "experiments", "hydra_plugins")
 KERNEL_IMPORTS = {"numpy", "numba", "kernels", "__future__"}
+MAX_FUNCTION_LINES = 120
+MAX_LOOP_LINES = 80  # kernels/simulate.py run_bars: one call per event of a bar
 
 
 def modules() -> dict[str, Path]:
@@ -144,3 +148,30 @@ def test_no_private_name_crosses_a_package():
             if private and source != package:
                 crossing.append(f"{path.relative_to(ROOT)}:{line} imports {private} from {base}")
     assert crossing == []
+
+
+def long_functions(path: Path, limit: int) -> list[str]:
+    """``name (lines)`` of every function in ``path`` longer than ``limit`` lines (decorators excluded)."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def short():\n    pass\n\n\ndef long():\n" + "    x = 1\n" * 5)
+    assert long_functions(src, 5) == ["long (6)"]
+
+
+def test_no_function_is_longer_than_the_limit():
+    found = [f"{p.relative_to(ROOT)}: {f}" for p in modules().values() for f in long_functions(p, MAX_FUNCTION_LINES)]
+    assert found == []
+
+
+def test_the_bar_loop_stays_short():
+    tree = ast.parse((ROOT / "kernels" / "simulate.py").read_text())
+    loop = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "run_bars")
+    assert loop.end_lineno - loop.lineno + 1 <= MAX_LOOP_LINES

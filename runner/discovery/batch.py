@@ -12,12 +12,13 @@ absent group of the DSL. Terms an inactive row reads are the all-zero column.
 import numpy as np
 
 from kernels import enums as E
-from kernels.program import default_params, flat_tiers, no_lots
+from kernels.program import default_params
 from runner.data.panel import MarketPanel
 from runner.discovery.catalog import Gene
 from runner.discovery.genome import Cond, Genome
-from runner.spec import PERCENT, RunSpec
-from runner.strategy.compile import Compiled, Frames, indicator_series
+from runner.spec import RunSpec
+from runner.strategy.assemble import Compiled, ProgramBuilder, Side, assemble, stop_fraction
+from runner.strategy.compile import Frames, indicator_series
 from runner.strategy.indicators import INDICATORS
 
 ZERO, CLOSE = 0, 1
@@ -54,39 +55,29 @@ class Columns:
         return self.values[key]
 
 
-def first_valid(values: np.ndarray) -> np.ndarray:
-    """The first bar with a value, per asset (the number of bars where there is none)."""
-    defined = ~np.isnan(values)
-    return np.where(defined.any(axis=0), defined.argmax(axis=0), values.shape[0])
-
-
 def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[int, int], cols: Columns) -> Compiled:
     """One program for every genome (a candidate per combination)."""
     n = len(genomes)
     # the shared shape: rows per group, two terms on each row's first side
+    shape: list[list[list[int]]] = []  # each group's clauses, each a list of row numbers
     ops: list[int] = []
-    clause_start, group_start = [0], [0]
     for g in range(E.N_GROUPS):
+        clauses = []
         for _ in range(slots[g]):
+            clauses.append([len(ops), len(ops) + 1])
             ops += [E.OP_GT, E.OP_CROSS_ABOVE]
-            clause_start.append(len(ops))
         if g in (E.G_LONG_EXIT, E.G_SHORT_EXIT):
+            clauses.append([len(ops)])
             ops.append(E.OP_GT)
-            clause_start.append(len(ops))
-        group_start.append(len(clause_start) - 1)
+        shape.append(clauses)
     n_rows = len(ops)
-    side_start = np.zeros(2 * n_rows + 1, dtype=np.int64)
-    side_start[1::2] = 2 * np.arange(1, n_rows + 1)
-    side_start[2::2] = 2 * np.arange(1, n_rows + 1)
 
     keys: dict[tuple, int] = {("zero",): ZERO, ("close",): CLOSE}
     term_col = np.zeros((n, 2 * n_rows), dtype=np.int64)
     term_coef = np.zeros((n, 2 * n_rows))
     side_add = np.zeros((n, 2 * n_rows))
-    used: list[set[int]] = []
     for c, genome in enumerate(genomes):
         r = 0
-        reads: set[int] = set()
         for g in range(E.N_GROUPS):
             conds = genome.groups.get(g, [])
             for k in range(slots[g]):
@@ -103,26 +94,17 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
                     if cond.threshold is None:  # sign * (close - indicator)
                         term_col[c, 2 * active : 2 * active + 2] = (CLOSE, col)
                         term_coef[c, 2 * active : 2 * active + 2] = (sign, -sign)
-                        reads.update((CLOSE, col))
                     else:  # sign * (indicator - threshold)
                         term_col[c, 2 * active] = col
                         term_coef[c, 2 * active] = sign
                         side_add[c, 2 * active] = -sign * cond.threshold
-                        reads.add(col)
                 r += 2
             if g in (E.G_LONG_EXIT, E.G_SHORT_EXIT):
                 side_add[c, 2 * r] = 1.0 if conds else -1.0
                 r += 1
-        used.append(reads)
 
     ordered = sorted(keys, key=keys.get)
-    ind = np.ascontiguousarray(np.stack([cols.get(k) for k in ordered]))
-    first = np.stack([first_valid(ind[j]) for j in range(len(ordered))])  # (n_cols, n_assets)
-    warm = np.zeros((n, panel.n_assets), dtype=np.int64)
-    for c, reads in enumerate(used):
-        if reads:
-            warm[c] = first[sorted(reads)].max(axis=0)
-
+    ind = np.stack([cols.get(k) for k in ordered])
     params = default_params(n)
     for col, axis in spec.sim_axes.items():
         params[:, col] = axis.kernel_values()[0]
@@ -131,24 +113,17 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
     params[:, E.P_LEVERAGE] = [g.leverage for g in genomes]
     params[:, E.P_SIZE] = [g.sizing for g in genomes]
     for p, key in zip(STOPS, ("stop_loss", "take_profit", "trailing_stop"), strict=True):
-        v = np.array([getattr(g, key) for g in genomes], dtype=np.float64)
-        params[:, p] = np.where(v > 0, v / PERCENT, np.nan)
-    return Compiled(
-        ind=ind,
-        cond_op=np.asarray(ops, dtype=np.int64),
-        clause_start=np.asarray(clause_start, dtype=np.int64),
-        group_start=np.asarray(group_start, dtype=np.int64),
-        side_start=side_start,
-        term_col=term_col,
-        term_coef=term_coef,
-        side_add=side_add,
-        entry_ok=np.ones(panel.n_bars, dtype=np.bool_),
-        warm=warm,
-        stop_col=np.full((n, 4), -1, dtype=np.int64),
-        params=np.ascontiguousarray(params),
-        axes=[],
-        grid_idx=np.zeros((n, 0), dtype=np.int64),
-        columns=[" ".join(map(str, k)) for k in ordered],
-        tiers=spec.instruments.tiers if spec.instruments else flat_tiers(panel.n_assets),
-        lots=spec.instruments.lots if spec.instruments else no_lots(panel.n_assets),
-    )
+        params[:, p] = stop_fraction(np.array([getattr(g, key) for g in genomes], dtype=np.float64))
+    rows = ProgramBuilder(n)
+    for clauses in shape:
+        for clause in clauses:
+            for r in clause:
+                terms = [(term_col[:, 2 * r], term_coef[:, 2 * r]), (term_col[:, 2 * r + 1], term_coef[:, 2 * r + 1])]
+                rows.row(ops[r], Side(terms, side_add[:, 2 * r]), Side([], side_add[:, 2 * r + 1]))
+            rows.end_clause()
+        rows.end_group()
+    no_stops = np.full((n, 4), -1, dtype=np.int64)
+    everywhere = np.ones(panel.n_bars, dtype=np.bool_)
+    columns = [" ".join(map(str, k)) for k in ordered]
+    no_axes = np.zeros((n, 0), dtype=np.int64)
+    return assemble(spec, panel, rows, ind, columns, params, no_stops, everywhere, [], no_axes)

@@ -13,7 +13,7 @@ from runner import PROJECT_ROOT
 from runner.backtest import Evaluation, run_grid
 from runner.data.panel import MarketPanel, iso
 from runner.data.timeframes import timeframe_ms
-from runner.discovery.batch import Columns, build, first_valid
+from runner.discovery.batch import Columns, build
 from runner.discovery.catalog import GENES, DiscoverSpec, discover_spec
 from runner.discovery.export import rerun_command, strategy_dict, strategy_option, write_yaml
 from runner.discovery.genome import Genome, Layout
@@ -26,7 +26,8 @@ from runner.search import loop
 from runner.search.job import Checkpoints, load_checkpoint
 from runner.search.progress import SearchProgress
 from runner.spec import Axis, RunSpec
-from runner.strategy.compile import Compiled, compile_strategy
+from runner.strategy.assemble import Compiled, first_valid
+from runner.strategy.compile import compile_strategy
 from runner.strategy.dsl import parse_strategy
 
 

@@ -21,7 +21,8 @@ from runner.search import loop
 from runner.search.progress import SearchProgress
 from runner.search.space import Space, build_space, grid_of
 from runner.spec import Axis, RunSpec
-from runner.strategy.compile import Compiled, compile_strategy
+from runner.strategy.assemble import Compiled
+from runner.strategy.compile import compile_strategy
 
 CHECKPOINT = "search/checkpoint.pkl"
 

@@ -8,18 +8,17 @@ series do not; products or quotients of series (``(ema_fast - ema_slow) / close`
 derived columns, computed once per unique set of input columns.
 """
 
-from dataclasses import dataclass, fields, replace
-
 import numpy as np
 import talib
 
 from kernels import enums as E
-from kernels.program import Market, Program, default_params, flat_tiers, no_lots
+from kernels.program import default_params
 from runner.data.panel import MarketPanel
 from runner.data.timeframes import timeframe_ms
 from runner.errors import ConfigError
-from runner.spec import PERCENT, Axis, RunSpec
+from runner.spec import Axis, RunSpec
 from runner.strategy import timeframe as tfm
+from runner.strategy.assemble import Compiled, ProgramBuilder, Side, assemble, stop_fraction
 from runner.strategy.dsl import CondSpec, IndicatorSpec, StrategySpec, Value, used_names
 from runner.strategy.expr import Bin, Neg, Node, Num, Ref, refs
 from runner.strategy.indicators import SOURCES, IndicatorType, compute, price_source
@@ -27,73 +26,6 @@ from runner.strategy.timefilter import entry_mask
 
 STOP_PARAM = {0: E.P_STOP_LOSS, 1: E.P_TAKE_PROFIT, 2: E.P_TRAILING_STOP}
 OP_CODES = {op: i for i, op in enumerate(E.OPERATORS)}
-
-
-@dataclass
-class Compiled:
-    ind: np.ndarray  # (n_cols, n_bars, n_assets) float64: every series a combination may read
-    cond_op: np.ndarray  # (n_rows,) int64, E.OP_*
-    clause_start: np.ndarray  # (n_clauses + 1,) rows of each clause (a clause holds if any row holds)
-    group_start: np.ndarray  # (N_GROUPS + 1,) clauses of each group (a group holds if all clauses hold)
-    side_start: np.ndarray  # (2 * n_rows + 1,) terms of each side
-    term_col: np.ndarray  # (n_combos, n_terms) int64
-    term_coef: np.ndarray  # (n_combos, n_terms)
-    side_add: np.ndarray  # (n_combos, 2 * n_rows)
-    entry_ok: np.ndarray  # (n_bars,) bool: time filters
-    warm: np.ndarray  # (n_combos, n_assets) int64: first bar with every referenced series defined
-    stop_col: np.ndarray  # (n_combos, 4) int64: ATR column of each stop (-1: percent), then of vol sizing
-    params: np.ndarray  # (n_combos, N_SIM_PARAMS + n_strategy_axes)
-    axes: list[Axis]
-    grid_idx: np.ndarray  # (n_combos, n_axes)
-    columns: list[str]  # description of each column of ``ind``
-    tiers: np.ndarray  # (n_assets, n_tiers, N_TIER) maintenance brackets
-    lots: np.ndarray  # (n_assets, N_LOT) lot filters
-
-    @property
-    def n_combos(self) -> int:
-        return self.params.shape[0]
-
-    def rows(self, lo: int, hi: int) -> "Compiled":
-        """The program of combinations ``lo..hi-1`` alone, every array a writable copy (a Ray task's
-        arrive read-only, and the kernels are compiled for writable arrays)."""
-        per_combo = ("term_col", "term_coef", "side_add", "warm", "stop_col", "params", "grid_idx")
-        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
-        return replace(
-            self,
-            **{k: np.array(v[lo:hi] if k in per_combo else v) for k, v in arrays.items() if isinstance(v, np.ndarray)},
-        )
-
-    def program(self) -> Program:
-        """The signal program as the kernels take it."""
-        return Program(
-            ind=self.ind,
-            cond_op=self.cond_op,
-            clause_start=self.clause_start,
-            group_start=self.group_start,
-            side_start=self.side_start,
-            term_col=self.term_col,
-            term_coef=self.term_coef,
-            side_add=self.side_add,
-            entry_ok=self.entry_ok,
-            warm=self.warm,
-            stop_cols=self.stop_col,
-        )
-
-    def market(self, panel: MarketPanel) -> Market:
-        """The market panel as the kernels take it (``panel`` is the one compiled over)."""
-        return Market(
-            open=panel.open,
-            high=panel.high,
-            low=panel.low,
-            close=panel.close,
-            volume=panel.volume,
-            tradable=panel.tradable,
-            funding=panel.funding,
-            settle=panel.settle,
-            day=panel.days,
-            tiers=self.tiers,
-            lots=self.lots,
-        )
 
 
 def expand_grid(axes: list[Axis]) -> np.ndarray:
@@ -350,78 +282,32 @@ class _Compiler:
         for stop in strat.stops:
             value = self.per_combo(stop.value)
             if stop.unit == "percent":
-                params[:, STOP_PARAM[stop.kind]] = value / PERCENT
+                params[:, STOP_PARAM[stop.kind]] = stop_fraction(value)
             else:
-                params[:, STOP_PARAM[stop.kind]] = value
+                params[:, STOP_PARAM[stop.kind]] = np.where(value > 0, value, np.nan)
                 stop_col[:, stop.kind] = self.series_column(stop.atr)
-            params[:, STOP_PARAM[stop.kind]] = np.where(value > 0, params[:, STOP_PARAM[stop.kind]], np.nan)
 
-        ops, clause_start, group_start = [], [0], [0]
-        sides: list[_Lin] = []
+        rows = ProgramBuilder(n)
         for g in range(E.N_GROUPS):
             for clause in strat.groups.get(g, []):
                 for cond in clause:
                     cmp = cond.cmp
                     lhs = self.lin(cmp.lhs, cond)
-                    if cmp.op == "between":
-                        sides.append(lhs.plus(self.lin(cmp.rhs, cond), -1.0))
-                        sides.append(self.lin(cmp.rhs2, cond).plus(lhs, -1.0))  # type: ignore[arg-type]
-                    else:
-                        sides.append(lhs.plus(self.lin(cmp.rhs, cond), -1.0))
-                        sides.append(_Lin({}, np.zeros(n)))
-                    ops.append(OP_CODES[cmp.op])
-                clause_start.append(len(ops))
-            group_start.append(len(clause_start) - 1)
-
-        side_start = [0]
-        term_cols, term_coefs = [], []
-        side_add = np.zeros((n, len(sides)))
-        for s, side in enumerate(sides):
-            for key, (node, coef) in side.terms.items():
-                if np.all(coef == 0.0):
-                    continue
-                term_cols.append(self.atom_columns(key, node))
-                term_coefs.append(coef)
-            side_start.append(len(term_cols))
-            side_add[:, s] = side.const
-        term_col = np.column_stack(term_cols).astype(np.int64) if term_cols else np.zeros((n, 0), np.int64)
-        term_coef = np.column_stack(term_coefs) if term_coefs else np.zeros((n, 0))
+                    first = self.side(lhs.plus(self.lin(cmp.rhs, cond), -1.0))
+                    second = self.side(self.lin(cmp.rhs2, cond).plus(lhs, -1.0)) if cmp.op == "between" else None
+                    rows.row(OP_CODES[cmp.op], first, second)
+                rows.end_clause()
+            rows.end_group()
 
         panel = self.panel
         ind = np.stack(self.columns) if self.columns else np.zeros((0, panel.n_bars, panel.n_assets))
-        ind = np.ascontiguousarray(ind)
-        defined = ~np.isnan(ind)
-        first_valid = np.where(defined.any(axis=1), defined.argmax(axis=1), panel.n_bars)  # (n_cols, n_assets)
-        used = np.column_stack([term_col, stop_col])
-        warm = np.zeros((n, panel.n_assets), dtype=np.int64)
-        for j in range(used.shape[1]):  # a handful of columns; vectorised over combinations
-            cols = used[:, j]
-            valid = cols >= 0
-            warm[valid] = np.maximum(warm[valid], first_valid[cols[valid]])
         entry_ok = entry_mask(panel.times, timeframe_ms(panel.timeframe), strat.time_filters)
-        if spec.instruments is not None:
-            tiers, lots = spec.instruments.tiers, spec.instruments.lots
-        else:
-            tiers, lots = flat_tiers(panel.n_assets), no_lots(panel.n_assets)
-        return Compiled(
-            ind=ind,
-            cond_op=np.asarray(ops, dtype=np.int64),
-            clause_start=np.asarray(clause_start, dtype=np.int64),
-            group_start=np.asarray(group_start, dtype=np.int64),
-            side_start=np.asarray(side_start, dtype=np.int64),
-            term_col=np.ascontiguousarray(term_col),
-            term_coef=np.ascontiguousarray(term_coef, dtype=np.float64),
-            side_add=np.ascontiguousarray(side_add),
-            entry_ok=entry_ok,
-            warm=warm,
-            stop_col=stop_col,
-            params=np.ascontiguousarray(params),
-            axes=self.axes,
-            grid_idx=self.grid,
-            columns=self.described,
-            tiers=tiers,
-            lots=lots,
-        )
+        return assemble(spec, panel, rows, ind, self.described, params, stop_col, entry_ok, self.axes, self.grid)
+
+    def side(self, lin: _Lin) -> Side:
+        """A condition side in the assembler's terms (terms whose coefficient is zero everywhere dropped)."""
+        terms = [(self.atom_columns(key, node), coef) for key, (node, coef) in lin.terms.items() if np.any(coef != 0.0)]
+        return Side(terms, lin.const)
 
 
 def _evaluate(node: Node, env: dict[str, np.ndarray]) -> np.ndarray | float:
