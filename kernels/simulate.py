@@ -76,7 +76,6 @@ def simulate_combo(
     params,
     initial,
     bars_per_year,
-    record,
     trades,
     equity_out,
     metrics,
@@ -86,7 +85,8 @@ def simulate_combo(
     blocks,
     targets_out,
 ):
-    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and records when ``record``.
+    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and with a non-empty
+    ``equity_out`` ``(n_bars,)`` its equity curve there and its trades into ``trades``.
 
     ``mkt`` is a ``kernels.program.Market`` and ``prog`` a ``kernels.program.Program`` (named inputs).
     With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
@@ -98,6 +98,7 @@ def simulate_combo(
     """
     n_bars, n_assets = mkt.close.shape
     p = params[c]
+    record = equity_out.shape[0] > 0
     work = Work(
         pos=np.zeros((n_assets, N_STATE)),
         acc=new_account(initial),
@@ -232,7 +233,6 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
             params,
             initial,
             bars_per_year,
-            False,
             no_trades,
             no_equity,
             metrics,
@@ -246,8 +246,9 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
 
 
 @njit(cache=True)
-def _simulate_one(c, mkt, prog, params, initial, bars_per_year, record, trades, equity, flags, targets):
-    """Metrics row of combination ``c`` alone, writing records, signal flags and targets where asked."""
+def _simulate_one(c, mkt, prog, params, initial, bars_per_year, trades, equity, flags, targets):
+    """Metrics row of combination ``c`` alone, writing records, signal flags and targets where asked
+    (every entry reaches ``simulate_combo`` with the same argument types: one specialisation)."""
     metrics = np.full((1, N_METRICS), np.nan)
     no_blk = np.zeros(0, np.int64)
     no_blocks = np.zeros((0, 0, N_BLOCK))
@@ -258,11 +259,10 @@ def _simulate_one(c, mkt, prog, params, initial, bars_per_year, record, trades, 
         params,
         initial,
         bars_per_year,
-        record,
         trades,
         equity,
         metrics,
-        0,
+        np.int64(0),
         flags,
         no_blk,
         no_blocks,
@@ -278,7 +278,7 @@ def simulate_records(c, n_trades, mkt, prog, params, initial, bars_per_year):
     equity = np.zeros(mkt.close.shape[0])
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     no_targets = np.zeros((0, 0))
-    row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, True, trades, equity, no_flags, no_targets)
+    row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, trades, equity, no_flags, no_targets)
     return trades, equity, row
 
 
@@ -289,7 +289,7 @@ def signal_targets(c, mkt, prog, params, initial, bars_per_year):
     close = mkt.close
     flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
     targets = np.zeros(close.shape)
-    _simulate_one(c, mkt, prog, params, initial, bars_per_year, False, empty_trades(0), np.zeros(0), flags, targets)
+    _simulate_one(c, mkt, prog, params, initial, bars_per_year, empty_trades(0), np.zeros(0), flags, targets)
     return flags, targets
 
 

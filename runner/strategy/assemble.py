@@ -118,7 +118,8 @@ class ProgramBuilder:
         """``cond_op``, ``clause_start``, ``group_start``, ``side_start``, ``term_col``, ``term_coef``
         and ``side_add`` as ``Compiled`` holds them."""
         n = self.n
-        assert len(self.group_start) == E.N_GROUPS + 1, "every group must be ended"
+        if len(self.group_start) != E.N_GROUPS + 1:
+            raise ValueError(f"{len(self.group_start) - 1} groups ended; a program has {E.N_GROUPS}")
         side_start = [0]
         cols: list[np.ndarray] = []
         coefs: list[np.ndarray] = []

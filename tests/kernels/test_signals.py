@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from kernels import enums as E
-from kernels.program import Market, Program, default_params, flat_tiers, no_lots
 from kernels.conditions import SIGNAL_BLOCK
+from kernels.program import Market, Program, default_params, flat_tiers, no_lots
 from kernels.simulate import signal_flags
 
 # rows: (op, first side terms [(col, coef)], first side add, second side terms, second side add)

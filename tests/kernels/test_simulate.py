@@ -7,9 +7,9 @@ Every scenario starts with 1000 USDT. Expected trade tuples:
 import numpy as np
 import pytest
 
+from kernels.metrics import risk_score
 from kernels.perp import liquidation_price
 from kernels.program import flat_tiers
-from kernels.metrics import risk_score
 from tests.kernels.harness import Scenario, check_trades, run
 
 
