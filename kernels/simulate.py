@@ -37,10 +37,12 @@ no fill reads a volume it could not know.
 Equity reconciles exactly: ``initial + realized_pnl - fees - funding = final``.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 from kernels.book import empty_trades, new_account
@@ -66,6 +68,8 @@ from kernels.orders import Pending, exit_all, fill_pending, market_exit, no_pend
 from kernels.program import Orders
 from kernels.risk import breach, breakers_on, halted, new_state
 from kernels.signals import act_on_signals
+
+GRID_CHUNK = 64  # combinations per queued chunk of a grid
 
 
 @njit(cache=True)
@@ -210,24 +214,17 @@ def mark_to_market(c, t, last, mkt, pos, acc, p, record, trades, orders):
     return (acc[A_WALLET] if last else equity), n_held
 
 
-@njit(cache=True, parallel=True)
-def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks):
-    """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, in parallel, no records; and
-    their block statistics ``(hi - lo, n_blocks, N_BLOCK)`` (``blk``: a block id per bar, or empty)."""
-    n = hi - lo
-    metrics = np.full((n, N_METRICS), np.nan)
-    blocks = np.zeros((n if blk.shape[0] > 0 else 0, n_blocks, N_BLOCK))
+@njit(cache=True, nogil=True)
+def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, metrics, blocks):
+    """Combination ``combos[k]`` into row ``rows[k]`` of ``metrics`` (and of ``blocks`` with a
+    non-empty ``blk``), no records; releases the GIL, so threads run chunks side by side."""
     no_trades = empty_trades(0)
     no_equity = np.zeros(0)
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     no_targets = np.zeros((0, 0))
-    # neighbouring combinations cost alike (a grid's first axis varies slowest) and prange hands each
-    # thread one contiguous range: visit them in a low-discrepancy order so every range is a sample
-    order = np.argsort((np.arange(n) * 0.6180339887498949) % 1.0)
-    for k in prange(n):
-        i = order[k]
+    for k in range(combos.shape[0]):
         simulate_combo(
-            lo + i,
+            combos[k],
             mkt,
             prog,
             params,
@@ -236,12 +233,42 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
             no_trades,
             no_equity,
             metrics,
-            i,
+            rows[k],
             no_flags,
             blk,
             blocks,
             no_targets,
         )
+
+
+def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks):
+    """Metrics ``(hi - lo, N_METRICS)`` of combinations ``lo..hi-1``, no records, on numba's thread
+    count (``numba.get_num_threads()``); and their block statistics ``(hi - lo, n_blocks, N_BLOCK)``
+    (``blk``: a block id per bar, or empty).
+
+    Threads take small chunks of combinations from a shared queue. Neighbouring combinations cost
+    alike (a grid's first axis varies slowest), so chunks follow a low-discrepancy order and each is a
+    sample of the grid. Threads calling one compiled serial kernel, rather than numba's
+    ``parallel=True``, spare a first run the parallel loop's compilation (about 20 s on 2 cores)."""
+    n = hi - lo
+    metrics = np.full((n, N_METRICS), np.nan)
+    blocks = np.zeros((n if blk.shape[0] > 0 else 0, n_blocks, N_BLOCK))
+    rows = np.argsort((np.arange(n) * 0.6180339887498949) % 1.0, kind="stable").astype(np.int64)
+    threads = max(1, min(numba.get_num_threads(), n))
+    size = max(1, min(GRID_CHUNK, n // (threads * 4)))
+    chunks = [rows[i : i + size] for i in range(0, n, size)]
+
+    def run(chunk: np.ndarray) -> None:
+        simulate_rows(mkt, prog, params, chunk + lo, chunk, initial, bars_per_year, blk, metrics, blocks)
+
+    run(chunks[0])  # compiles or loads the kernel once, in this thread
+    if threads == 1:
+        for chunk in chunks[1:]:
+            run(chunk)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(run, chunks[1:]):
+                pass
     return metrics, blocks
 
 

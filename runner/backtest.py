@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from kernels import enums as E
-from kernels.simulate import simulate_grid, simulate_records
+from kernels.simulate import simulate_records, simulate_rows
 from runner import compute
 from runner.data.panel import MarketPanel
 from runner.filters.pipeline import Plan
@@ -16,7 +16,7 @@ from runner.filters.windows import objective_of
 from runner.spec import Axis, ComputeSpec, ObjectiveSpec, RunSpec
 from runner.strategy.assemble import Compiled
 
-COMPILE_SECONDS = 90  # cold compile of every kernel a default run uses: 89 s on 2 cores (benchmarks/bench_compile.py)
+COMPILE_SECONDS = 40  # cold compile of the kernels a default run uses: 38.5 s on 2 cores (benchmarks/bench_compile.py)
 
 
 def kernels_compiled(kernel=None) -> bool:
@@ -24,7 +24,7 @@ def kernels_compiled(kernel=None) -> bool:
     current source; else the first call compiles the kernels (``COMPILE_SECONDS``, once per
     install). Read through numba's own cache index, which checks the source's stamp; where that
     is unavailable (another numba), assumed compiled."""
-    cache = getattr(kernel or simulate_grid, "_cache", None)
+    cache = getattr(kernel or simulate_rows, "_cache", None)
     try:
         return bool(cache._cache_file._load_index())
     except AttributeError:

@@ -54,6 +54,6 @@ def test_the_digest_covers_every_kernel_source(tmp_path):
 
 
 def test_the_kernels_use_the_keyed_locator():
-    from kernels.simulate import simulate_grid
+    from kernels.simulate import simulate_rows
 
-    assert isinstance(simulate_grid._cache._impl.locator, KernelSourcesLocator)
+    assert isinstance(simulate_rows._cache._impl.locator, KernelSourcesLocator)
