@@ -18,67 +18,141 @@ def _sharpe(s1, s2, n):
     return mean / np.sqrt(var)
 
 
+TILE = 2048  # combinations whose block sums (2 x S x 8 bytes each) stay in cache across a chunk of splits
+SPLIT_CHUNK = 64  # splits a thread runs over each tile of combinations
+
+
+@njit(cache=True)
+def _out_of_sample(splits, n_blocks):
+    """``(M, S - S/2)``: the blocks each split leaves out of sample, ascending."""
+    m, half = splits.shape
+    out = np.empty((m, n_blocks - half), np.int64)
+    for k in range(m):
+        is_in = np.zeros(n_blocks, np.bool_)
+        for j in range(half):
+            is_in[splits[k, j]] = True
+        i = 0
+        for b in range(n_blocks):
+            if not is_in[b]:
+                out[k, i] = b
+                i += 1
+    return out
+
+
+@njit(cache=True)
+def _tile_sharpes(t1, t2, c0, c1, blocks, n, a1, a2, out):
+    """Sharpe of combinations ``c0..c1-1`` over ``blocks`` (ascending, so each sum adds its blocks in
+    the order a pass over every block would) into ``out[:c1 - c0]``; ``t1``/``t2`` are ``(S,
+    n_combos)`` (a block's sums contiguous), ``a1``/``a2`` scratch."""
+    w = c1 - c0
+    b = blocks[0]
+    for i in range(w):
+        a1[i] = 0.0 + t1[b, c0 + i]
+        a2[i] = 0.0 + t2[b, c0 + i]
+    for j in range(1, blocks.shape[0]):
+        b = blocks[j]
+        for i in range(w):
+            a1[i] += t1[b, c0 + i]
+            a2[i] += t2[b, c0 + i]
+    if n < 2.0:
+        for i in range(w):
+            out[i] = 0.0
+        return
+    for i in range(w):  # _sharpe without branches, so that it vectorises (the same operations)
+        mean = a1[i] / n
+        var = (a2[i] - n * mean * mean) / (n - 1.0)
+        ok = not var <= 0.0  # NaN stays NaN, as in _sharpe
+        ratio = mean / np.sqrt(var if ok else 1.0)
+        out[i] = ratio if ok else 0.0
+
+
 @njit(cache=True, parallel=True)
 def cscv_logits(s1, s2, cnt, splits, first_liq):
     """CSCV (Bailey, Borwein, Lopez de Prado, Zhu 2015). ``s1``/``s2`` ``(n_combos, S)``: sums of
     returns and squared returns per block; ``cnt`` ``(S,)`` bars per block; ``splits`` ``(M, S/2)``:
-    the in-sample blocks of each split; ``first_liq`` ``(n_combos,)``: the first block in which a
-    combination was liquidated (S: never). Per split: the in-sample best combination (by Sharpe)
-    among those not liquidated before or inside the in-sample blocks, its out-of-sample relative
-    rank ``w`` in ``(0, 1)`` (ties share ranks) and the logit ``ln(w/(1-w))``; a split with no
-    eligible combination has logit NaN and best -1. Returns ``(logits (M,), best (M,))``."""
+    the in-sample blocks of each split (ascending); ``first_liq`` ``(n_combos,)``: the first block in
+    which a combination was liquidated (S: never). Per split: the in-sample best combination (by
+    Sharpe; the first on a tie) among those not liquidated before or inside the in-sample blocks, its
+    out-of-sample relative rank ``w`` in ``(0, 1)`` (ties share ranks) and the logit ``ln(w/(1-w))``;
+    a split with no eligible combination has logit NaN and best -1. Returns ``(logits (M,), best
+    (M,))``.
+
+    Two passes (the in-sample best, then the out-of-sample rank against it), each over tiles of
+    ``TILE`` combinations that stay in cache while a thread runs ``SPLIT_CHUNK`` splits over them (a
+    million combinations' block sums are read once per chunk instead of once per split), the sums
+    vectorised over a tile's combinations."""
     n_combos, n_blocks = s1.shape
     m = splits.shape[0]
+    outs = _out_of_sample(splits, n_blocks)
+    t1 = np.ascontiguousarray(s1.T)
+    t2 = np.ascontiguousarray(s2.T)
     logits = np.empty(m)
     best = np.empty(m, np.int64)
-    for k in prange(m):
-        is_in = np.zeros(n_blocks, np.bool_)
-        last_in = 0
-        for j in range(splits.shape[1]):
-            is_in[splits[k, j]] = True
-            last_in = max(last_in, splits[k, j])
-        n_is = 0.0
-        n_oos = 0.0
-        for b in range(n_blocks):
-            if is_in[b]:
-                n_is += cnt[b]
-            else:
-                n_oos += cnt[b]
-        oos = np.empty(n_combos)
-        top = -np.inf
-        star = -1
-        for c in range(n_combos):
-            a1 = 0.0
-            a2 = 0.0
-            o1 = 0.0
-            o2 = 0.0
+    n_chunks = (m + SPLIT_CHUNK - 1) // SPLIT_CHUNK
+    for q in prange(n_chunks):
+        k0 = q * SPLIT_CHUNK
+        k1 = min(m, k0 + SPLIT_CHUNK)
+        n_is = np.zeros(k1 - k0)
+        n_oos = np.zeros(k1 - k0)
+        last_in = np.zeros(k1 - k0, np.int64)
+        top = np.full(k1 - k0, -np.inf)
+        star = np.full(k1 - k0, -1, np.int64)
+        a1 = np.empty(TILE)
+        a2 = np.empty(TILE)
+        sr = np.empty(TILE)
+        for k in range(k0, k1):
+            is_in = np.zeros(n_blocks, np.bool_)
+            for j in range(splits.shape[1]):
+                is_in[splits[k, j]] = True
+                last_in[k - k0] = max(last_in[k - k0], splits[k, j])
             for b in range(n_blocks):
                 if is_in[b]:
-                    a1 += s1[c, b]
-                    a2 += s2[c, b]
+                    n_is[k - k0] += cnt[b]
                 else:
-                    o1 += s1[c, b]
-                    o2 += s2[c, b]
-            sr = _sharpe(a1, a2, n_is)
-            if first_liq[c] > last_in and (star < 0 or sr > top):
-                top = sr
-                star = c
-            oos[c] = _sharpe(o1, o2, n_oos)
-        if star < 0:
-            logits[k] = np.nan
-            best[k] = -1
-            continue
-        below = 0.0
-        ties = 0.0
-        for c in range(n_combos):
-            if oos[c] < oos[star]:
-                below += 1.0
-            elif oos[c] == oos[star]:
-                ties += 1.0
-        rank = below + (ties + 1.0) / 2.0  # 1..n_combos, ties averaged
-        w = rank / (n_combos + 1.0)
-        logits[k] = np.log(w / (1.0 - w))
-        best[k] = star
+                    n_oos[k - k0] += cnt[b]
+        for c0 in range(0, n_combos, TILE):  # pass 1: each split's in-sample best, combinations in order
+            c1 = min(n_combos, c0 + TILE)
+            for k in range(k0, k1):
+                i = k - k0
+                _tile_sharpes(t1, t2, c0, c1, splits[k], n_is[i], a1, a2, sr)
+                for c in range(c0, c1):
+                    v = sr[c - c0]
+                    if first_liq[c] > last_in[i] and (star[i] < 0 or v > top[i]):
+                        top[i] = v
+                        star[i] = c
+        target = np.zeros(k1 - k0)
+        below = np.zeros(k1 - k0)
+        ties = np.zeros(k1 - k0)
+        for k in range(k0, k1):
+            i = k - k0
+            if star[i] >= 0:
+                _tile_sharpes(t1, t2, star[i], star[i] + 1, outs[k], n_oos[i], a1, a2, sr)
+                target[i] = sr[0]
+        for c0 in range(0, n_combos, TILE):  # pass 2: where the choice ranks out of sample
+            c1 = min(n_combos, c0 + TILE)
+            for k in range(k0, k1):
+                i = k - k0
+                if star[i] < 0:
+                    continue
+                _tile_sharpes(t1, t2, c0, c1, outs[k], n_oos[i], a1, a2, sr)
+                x = target[i]
+                lo = 0.0
+                eq = 0.0
+                for c in range(c1 - c0):  # counts, branch-free so that they vectorise
+                    lo += 1.0 if sr[c] < x else 0.0
+                    eq += 1.0 if sr[c] == x else 0.0
+                below[i] += lo
+                ties[i] += eq
+        for k in range(k0, k1):
+            i = k - k0
+            if star[i] < 0:
+                logits[k] = np.nan
+                best[k] = -1
+                continue
+            rank = below[i] + (ties[i] + 1.0) / 2.0  # 1..n_combos, ties averaged
+            w = rank / (n_combos + 1.0)
+            logits[k] = np.log(w / (1.0 - w))
+            best[k] = star[i]
     return logits, best
 
 

@@ -91,3 +91,55 @@ def test_pooled_variance_of_a_sweep_equals_the_variance_of_all_trials() -> None:
     mean, var = pooled([len(j) for j in jobs], [j.mean() for j in jobs], [j.var(ddof=1) for j in jobs])
     every = np.concatenate(jobs)
     assert mean == pytest.approx(every.mean()) and var == pytest.approx(every.var(ddof=1))
+
+
+def straight_cscv(s1, s2, cnt, splits, first_liq):
+    """CSCV one split at a time over every combination, each sum in ascending block order: what the
+    tiled kernel must reproduce exactly (the in-sample choices, so the same ranks)."""
+    n, s = s1.shape
+
+    def sharpe(blocks):
+        a1, a2 = np.zeros(n), np.zeros(n)
+        for b in blocks:
+            a1, a2 = a1 + s1[:, b], a2 + s2[:, b]
+        k = sum(cnt[b] for b in blocks)
+        mean = a1 / k
+        var = (a2 - k * mean * mean) / (k - 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(var > 0.0, mean / np.sqrt(var), 0.0) if k >= 2.0 else np.zeros(n)
+
+    logits, best = [], []
+    for ins in splits:
+        eligible = first_liq > max(ins)
+        if not eligible.any():
+            logits.append(np.nan)
+            best.append(-1)
+            continue
+        star = int(np.argmax(np.where(eligible, sharpe(list(ins)), -np.inf)))
+        oos = sharpe([b for b in range(s) if b not in ins])
+        rank = (oos < oos[star]).sum() + ((oos == oos[star]).sum() + 1.0) / 2.0
+        w = rank / (n + 1.0)
+        logits.append(np.log(w / (1.0 - w)))
+        best.append(star)
+    return np.array(logits), np.array(best)
+
+
+def test_the_tiled_cscv_kernel_equals_one_split_at_a_time() -> None:
+    from kernels.selection import TILE, cscv_logits
+
+    rng = np.random.default_rng(11)
+    n, s = 2 * TILE + 37, 8  # three tiles, the last one short
+    r = np.round(rng.normal(0.0, 0.01, size=(n, s, 20)), 3)  # rounded: many ties
+    r[TILE + 5] += 0.05  # a clear best in every block, in the second tile
+    s1, s2 = r.sum(axis=2), (r**2).sum(axis=2)
+    s1[100], s2[100] = 0.0, 0.0  # zero variance: Sharpe 0
+    liq = rng.integers(0, s + 1, n)  # liquidated in some block (s: never)
+    liq[TILE + 5] = 6  # the best is liquidated in block 6: eligible only where every in-sample block comes first
+    cnt = np.full(s, 20.0)
+    splits = stats.cscv_splits(s)
+    logits, best = cscv_logits(s1, s2, cnt, splits, liq)
+    want_logits, want_best = straight_cscv(s1, s2, cnt, splits, liq)
+    np.testing.assert_array_equal(best, want_best)
+    np.testing.assert_allclose(logits, want_logits, rtol=1e-15)
+    before_6 = splits.max(axis=1) < 6
+    assert before_6.sum() == 15 and (best[before_6] == TILE + 5).all() and (best[~before_6] != TILE + 5).all()
