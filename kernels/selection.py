@@ -7,15 +7,15 @@ from numba import njit, prange
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sharpe(s1, s2, n):
-    if n < 2.0:
-        return 0.0
+    """Per-bar Sharpe from the sums of returns and squared returns over ``n >= 2`` bars (0 without
+    variance; NaN stays NaN), without branches so that a loop over combinations vectorises."""
     mean = s1 / n
     var = (s2 - n * mean * mean) / (n - 1.0)
-    if var <= 0.0:
-        return 0.0
-    return mean / np.sqrt(var)
+    ok = not var <= 0.0
+    ratio = mean / np.sqrt(var if ok else 1.0)
+    return ratio if ok else 0.0
 
 
 TILE = 2048  # combinations whose block sums (2 x S x 8 bytes each) stay in cache across a chunk of splits
@@ -45,11 +45,10 @@ def _tile_sharpes(t1, t2, c0, c1, blocks, n, a1, a2, out):
     the order a pass over every block would) into ``out[:c1 - c0]``; ``t1``/``t2`` are ``(S,
     n_combos)`` (a block's sums contiguous), ``a1``/``a2`` scratch."""
     w = c1 - c0
-    b = blocks[0]
     for i in range(w):
-        a1[i] = 0.0 + t1[b, c0 + i]
-        a2[i] = 0.0 + t2[b, c0 + i]
-    for j in range(1, blocks.shape[0]):
+        a1[i] = 0.0
+        a2[i] = 0.0
+    for j in range(blocks.shape[0]):
         b = blocks[j]
         for i in range(w):
             a1[i] += t1[b, c0 + i]
@@ -58,12 +57,8 @@ def _tile_sharpes(t1, t2, c0, c1, blocks, n, a1, a2, out):
         for i in range(w):
             out[i] = 0.0
         return
-    for i in range(w):  # _sharpe without branches, so that it vectorises (the same operations)
-        mean = a1[i] / n
-        var = (a2[i] - n * mean * mean) / (n - 1.0)
-        ok = not var <= 0.0  # NaN stays NaN, as in _sharpe
-        ratio = mean / np.sqrt(var if ok else 1.0)
-        out[i] = ratio if ok else 0.0
+    for i in range(w):
+        out[i] = _sharpe(a1[i], a2[i], n)
 
 
 @njit(cache=True, parallel=True)
@@ -100,16 +95,13 @@ def cscv_logits(s1, s2, cnt, splits, first_liq):
         a1 = np.empty(TILE)
         a2 = np.empty(TILE)
         sr = np.empty(TILE)
-        for k in range(k0, k1):
-            is_in = np.zeros(n_blocks, np.bool_)
+        for k in range(k0, k1):  # bars in and out of sample, in ascending block order like the sums
+            i = k - k0
             for j in range(splits.shape[1]):
-                is_in[splits[k, j]] = True
-                last_in[k - k0] = max(last_in[k - k0], splits[k, j])
-            for b in range(n_blocks):
-                if is_in[b]:
-                    n_is[k - k0] += cnt[b]
-                else:
-                    n_oos[k - k0] += cnt[b]
+                n_is[i] += cnt[splits[k, j]]
+                last_in[i] = max(last_in[i], splits[k, j])
+            for j in range(outs.shape[1]):
+                n_oos[i] += cnt[outs[k, j]]
         for c0 in range(0, n_combos, TILE):  # pass 1: each split's in-sample best, combinations in order
             c1 = min(n_combos, c0 + TILE)
             for k in range(k0, k1):
