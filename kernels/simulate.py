@@ -253,6 +253,8 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
     n = hi - lo
     metrics = np.full((n, N_METRICS), np.nan)
     blocks = np.zeros((n if blk.shape[0] > 0 else 0, n_blocks, N_BLOCK))
+    if n == 0:
+        return metrics, blocks
     rows = np.argsort((np.arange(n) * 0.6180339887498949) % 1.0, kind="stable").astype(np.int64)
     threads = max(1, min(numba.get_num_threads(), n))
     size = max(1, min(GRID_CHUNK, n // (threads * 4)))

@@ -7,10 +7,12 @@ Every scenario starts with 1000 USDT. Expected trade tuples:
 import numpy as np
 import pytest
 
+from kernels import enums as E
 from kernels.metrics import risk_score
 from kernels.perp import liquidation_price
 from kernels.program import flat_tiers
-from tests.kernels.harness import Scenario, check_trades, run
+from kernels.simulate import simulate_grid
+from tests.kernels.harness import Scenario, arrays, check_trades, run
 
 
 def flat(p: float) -> tuple[float, float, float, float]:
@@ -193,3 +195,9 @@ def test_liquidation_price_brackets_long_below_entry_short_above() -> None:
         q = lev * 1000 / 100
         assert 0 < liquidation_price(q, 100.0, 1000.0, flat_tiers(1)[0]) < 100
         assert liquidation_price(-q, 100.0, 1000.0, flat_tiers(1)[0]) > 100
+
+
+def test_an_empty_range_of_combinations_gives_empty_tables() -> None:
+    args = arrays(Scenario([[(100.0, 101.0, 99.0, 100.0)] * 3], [{}]))
+    metrics, blocks = simulate_grid(*args, 0, 0, 1000.0, 8760.0, np.array([0, 0, 1], dtype=np.int64), 2)
+    assert metrics.shape == (0, E.N_METRICS) and blocks.shape == (0, 2, E.N_BLOCK)
