@@ -28,7 +28,7 @@ from kernels.enums import (
     S_TRAIL,
 )
 from kernels.margin import exit_floor, is_cross, liquidate_intrabar, liquidate_position
-from kernels.orders import market_exit
+from kernels.orders import market_close
 
 
 @njit(cache=True)
@@ -51,7 +51,8 @@ def stop_hit(c, a, t, o, h, lo, pos, acc, p, record, trades, orders, open_):
             reason = EXIT_TRAILING_STOP
     if long and stop > liq and lo <= stop or not long and stop < liq and h >= stop:
         ref = (o if o <= stop else stop) if long else (o if o >= stop else stop)
-        market_exit(c, a, t, t - 1 if t > 0 else 0, ref, open_, t, pos, acc, p, record, trades, orders, reason)
+        pos[a, S_LIQ] = liq  # the floor found above (isolated: unchanged)
+        market_close(c, a, t, t - 1 if t > 0 else 0, ref, pos, acc, p, record, trades, orders, reason)
         return True
     if not cross and (long and lo <= liq or not long and h >= liq):
         liquidate_position(c, a, t, liq, pos, acc, p, record, trades)

@@ -224,9 +224,16 @@ def dust(pos, acc, p, min_notional):
 def market_exit(c, a, t, t_sig, reference, prices, row, pos, acc, p, record, trades, orders, reason):
     """Close asset ``a`` with a market order at ``reference`` (slipped, never beyond the liquidation
     price: cross, the exit floor with the other positions at ``prices[row]``)."""
-    qty = pos[a, S_QTY]
     if is_cross(p):
         pos[a, S_LIQ] = exit_floor(a, pos, acc, prices, row, orders.tiers)
+    market_close(c, a, t, t_sig, reference, pos, acc, p, record, trades, orders, reason)
+
+
+@njit(cache=True)
+def market_close(c, a, t, t_sig, reference, pos, acc, p, record, trades, orders, reason):
+    """Close asset ``a`` with a market order at ``reference``, slipped with the volume of bar
+    ``t_sig``, never beyond the floor already in ``S_LIQ``."""
+    qty = pos[a, S_QTY]
     slip = slip_rate(p, qty, orders.volume[t_sig, a])
     px = reference * (1.0 - slip) if qty > 0.0 else reference * (1.0 + slip)
     close_position(c, a, t, px, reference, reason, pos, acc, p[P_LEVERAGE], p[P_TAKER_FEE], record, trades, 0.0)
