@@ -103,18 +103,20 @@ def test_killed_ray_multirun_resumes(tmp_path: Path, ray_cluster, mlflow_server)
     base = [a for a in ray_args(ray_cluster, mlflow_server, root, "ray-resume") if not a.startswith("data.")]
     args = [*base, f"data.root={root}", "leverage=1,2,3,4,5,6", "-m", *slow]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "sweep.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     client = MlflowClient(mlflow_server)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the sweep ended before it was killed"
+        assert proc.poll() is None, f"the sweep ended before it was killed:\n{log.read_text()[-3000:]}"
         states = [r.info.status for r in job_runs(client, "ray-resume")]
         if states.count("FINISHED") >= 2 and "RUNNING" in states:
             break
