@@ -27,7 +27,7 @@ from runner.config import validate
 from runner.preflight import CONF
 
 
-def spec_for(n_combos: int, leverage: int, stops: bool = True):
+def spec_for(n_combos: int, leverage: int, stops: bool = True, trigger: str = "mark"):
     from hydra import compose, initialize_config_dir
 
     from runner.preflight import expand_shorthand
@@ -45,6 +45,7 @@ def spec_for(n_combos: int, leverage: int, stops: bool = True):
                     f"strategy.params.lower={lowers}",
                     f"strategy.params.upper={uppers}",
                     f"leverage.value={leverage}",
+                    f"execution.liquidation_trigger={trigger}",
                     *(["+strategy.stop_loss.percent=3", "+strategy.take_profit.percent=6"] if stops else []),
                 ]
             ),
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-vectorbt", action="store_true")
     ap.add_argument("--no-stops", action="store_true", help="the grid without stop-loss and take-profit")
+    ap.add_argument("--trigger", choices=("mark", "last"), default="mark", help="the price that liquidates")
     ap.add_argument("--vbt-chunk", type=int, default=100, help="combinations per vectorbt call")
     ap.add_argument("--first-call-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -84,7 +86,7 @@ def main() -> None:
     from runner.data.panel import build_panel
     from runner.strategy.compile import compile_strategy
 
-    spec = spec_for(args.combos, args.leverage, stops=not args.no_stops)
+    spec = spec_for(args.combos, args.leverage, stops=not args.no_stops, trigger=args.trigger)
     t = time.perf_counter()
     panel = build_panel(spec.data)
     load = time.perf_counter() - t

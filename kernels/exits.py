@@ -2,12 +2,18 @@
 
 The order is pessimistic: the stop (the nearer of stop-loss and trailing stop; filled at the stop
 price, or at the open when the bar opened beyond it, as a market order) when it lies before the
-liquidation price; else liquidation when ``low`` (long) / ``high`` (short) touches it; then the
-take-profit (a resting limit order: maker fee, no slippage, filled at its price or at a better
-open). Then the trailing stop's best price moves to the bar's high (long) / low (short), so it acts
-from the next bar. In cross margin every position's stops come first, then the account-level
+liquidation price; else liquidation when the trigger's ``low`` (long) / ``high`` (short) touches it;
+then the take-profit (a resting limit order: maker fee, no slippage, filled at its price or at a
+better open). Then the trailing stop's best price moves to the bar's high (long) / low (short), so it
+acts from the next bar. In cross margin every position's stops come first, then the account-level
 liquidation (``kernels.margin.liquidate_intrabar``), then take-profits.
+
+Stops trigger on ``Market.stop_*`` and liquidation on ``Market.liq_*`` (the last price or the mark
+price). When the mark triggers liquidation, the last price can pass a stop set beyond the liquidation
+price without the position being liquidated: that stop then fills (at most at the exit floor).
 """
+
+from typing import NamedTuple
 
 from numba import njit
 
@@ -31,10 +37,40 @@ from kernels.margin import exit_floor, is_cross, liquidate_intrabar, liquidate_p
 from kernels.orders import market_close
 
 
+class Bar(NamedTuple):
+    """One asset's bar as its exits see it: last-price open, high and low, the open, high and low of
+    the price that triggers its stops, and the high and low of the price that triggers liquidation."""
+
+    open: float
+    high: float
+    low: float
+    stop_open: float
+    stop_high: float
+    stop_low: float
+    liq_high: float
+    liq_low: float
+
+
+@njit(cache=True, inline="always")
+def bar_of(t, a, mkt):
+    """Asset ``a``'s ``Bar`` at ``t``."""
+    return Bar(
+        mkt.open[t, a],
+        mkt.high[t, a],
+        mkt.low[t, a],
+        mkt.stop_open[t, a],
+        mkt.stop_high[t, a],
+        mkt.stop_low[t, a],
+        mkt.liq_high[t, a],
+        mkt.liq_low[t, a],
+    )
+
+
 @njit(cache=True)
-def stop_hit(c, a, t, o, h, lo, pos, acc, p, record, trades, orders, open_):
-    """The stop (before liquidation when nearer), then isolated liquidation; whether either closed
-    position ``a``. The stop fills as a market order with the previous bar's volume."""
+def stop_hit(c, a, t, bar, pos, acc, p, record, trades, orders, open_):
+    """The stop (before liquidation when nearer, or when the liquidation trigger does not reach the
+    liquidation price), then isolated liquidation; whether either closed position ``a``. The stop
+    fills as a market order with the previous bar's volume."""
     qty = pos[a, S_QTY]
     cross = is_cross(p)
     liq = pos[a, S_LIQ]
@@ -49,12 +85,22 @@ def stop_hit(c, a, t, o, h, lo, pos, acc, p, record, trades, orders, open_):
         if long and not (stop >= level) or not long and not (stop <= level):
             stop = level
             reason = EXIT_TRAILING_STOP
-    if long and stop > liq and lo <= stop or not long and stop < liq and h >= stop:
-        ref = (o if o <= stop else stop) if long else (o if o >= stop else stop)
+    if long:
+        liq_reached = bar.liq_low <= liq
+        fires = bar.stop_low <= stop and (stop > liq or not liq_reached)
+    else:
+        liq_reached = bar.liq_high >= liq
+        fires = bar.stop_high >= stop and (stop < liq or not liq_reached)
+    if fires:
+        o = bar.open
+        if long:
+            ref = o if bar.stop_open <= stop else stop
+        else:
+            ref = o if bar.stop_open >= stop else stop
         pos[a, S_LIQ] = liq  # the floor found above (isolated: unchanged)
         market_close(c, a, t, t - 1 if t > 0 else 0, ref, pos, acc, p, record, trades, orders, reason)
         return True
-    if not cross and (long and lo <= liq or not long and h >= liq):
+    if not cross and liq_reached:
         liquidate_position(c, a, t, liq, pos, acc, p, record, trades)
         return True
     return False
@@ -84,17 +130,18 @@ def target_hit(c, a, t, o, h, lo, pos, acc, p, record, trades):
 
 
 @njit(cache=True, inline="always")
-def touched(qty, h, lo, pos, a):
+def touched(qty, bar, pos, a):
     """Whether the bar reached position ``a``'s liquidation, stop, trail or take-profit level; if not,
     the trail's best price moves here (the common case, tested with scalars only)."""
+    h, lo = bar.high, bar.low
     if qty > 0.0:
-        hit = lo <= pos[a, S_LIQ] or lo <= pos[a, S_STOP] or h >= pos[a, S_TARGET]
-        hit = hit or lo <= pos[a, S_BEST] - pos[a, S_TRAIL]
+        hit = bar.liq_low <= pos[a, S_LIQ] or bar.stop_low <= pos[a, S_STOP] or h >= pos[a, S_TARGET]
+        hit = hit or bar.stop_low <= pos[a, S_BEST] - pos[a, S_TRAIL]
         if not hit and h > pos[a, S_BEST]:
             pos[a, S_BEST] = h
     else:
-        hit = h >= pos[a, S_LIQ] or h >= pos[a, S_STOP] or lo <= pos[a, S_TARGET]
-        hit = hit or h >= pos[a, S_BEST] + pos[a, S_TRAIL]
+        hit = bar.liq_high >= pos[a, S_LIQ] or bar.stop_high >= pos[a, S_STOP] or lo <= pos[a, S_TARGET]
+        hit = hit or bar.stop_high >= pos[a, S_BEST] + pos[a, S_TRAIL]
         if not hit and lo < pos[a, S_BEST]:
             pos[a, S_BEST] = lo
     return hit
@@ -111,10 +158,10 @@ def bar_exits(c, t, mkt, pos, acc, p, px, record, trades, orders):
         qty = pos[a, S_QTY]
         if qty == 0.0 or not tradable[t, a]:
             continue
-        o, h, lo = open_[t, a], high[t, a], low[t, a]
-        if touched(qty, h, lo, pos, a):
-            if not stop_hit(c, a, t, o, h, lo, pos, acc, p, record, trades, orders, open_) and not cross:
-                target_hit(c, a, t, o, h, lo, pos, acc, p, record, trades)
+        bar = bar_of(t, a, mkt)
+        if touched(qty, bar, pos, a):
+            if not stop_hit(c, a, t, bar, pos, acc, p, record, trades, orders, open_) and not cross:
+                target_hit(c, a, t, bar.open, bar.high, bar.low, pos, acc, p, record, trades)
     if not cross:
         return
     liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades)

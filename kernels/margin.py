@@ -87,8 +87,9 @@ def liquidate_position(c, a, t, price, pos, acc, p, record, trades):
 @njit(cache=True, inline="always")
 def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades):
     """Events 1-2 of bar ``t``: each position settles funding; isolated, a position whose liquidation
-    price the bar opens beyond is liquidated at the open (right after its own funding); cross, the
-    account is liquidated when its margin balance at the opens is at or below its maintenance."""
+    price the bar opens beyond is liquidated at that open (right after its own funding); cross, the
+    account is liquidated when its margin balance at the opens is at or below its maintenance. The
+    opens are those of the price that triggers liquidation (``Market.liq_open``: mark or last)."""
     if acc[A_OPEN] == 0.0:
         return
     cross = is_cross(p)
@@ -98,7 +99,7 @@ def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades):
             continue
         settle_funding(a, t, mkt, pos, acc, p)
         if mkt.tradable[t, a] and not cross:
-            o = mkt.open[t, a]
+            o = mkt.liq_open[t, a]
             liq = pos[a, S_LIQ]
             if (qty > 0.0 and o <= liq) or (qty < 0.0 and o >= liq):
                 liquidate_position(c, a, t, o, pos, acc, p, record, trades)
@@ -118,8 +119,10 @@ def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades):
 @njit(cache=True)
 def cross_liquidated(t, at_open, mkt, pos, acc, px):
     """Whether the cross account is liquidated on bar ``t`` at the opens (``at_open``) or with every
-    position at its worst price of the bar; ``px`` receives each position's fill price."""
-    open_, high, low, close, tradable, tiers = mkt.open, mkt.high, mkt.low, mkt.close, mkt.tradable, mkt.tiers
+    position at its worst price of the bar, in the price that triggers liquidation (``Market.liq_*``);
+    ``px`` receives each position's fill price."""
+    open_, high, low, close = mkt.liq_open, mkt.liq_high, mkt.liq_low, mkt.close
+    tradable, tiers = mkt.tradable, mkt.tiers
     n_assets = pos.shape[0]
     balance = acc[A_WALLET]
     maint = 0.0

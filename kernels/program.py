@@ -45,8 +45,10 @@ from kernels.enums import (
 
 
 class Market(NamedTuple):
-    """The market panel: ``(n_bars, n_assets)`` price, volume and funding panels, a UTC day number per
-    bar, maintenance brackets ``(n_assets, n_tiers, N_TIER)`` and lot filters ``(n_assets, N_LOT)``."""
+    """The market panel: ``(n_bars, n_assets)`` price, volume and funding panels, the prices that
+    trigger liquidations and stops (the same arrays as ``open``/``high``/``low`` when those trigger),
+    a UTC day number per bar, maintenance brackets ``(n_assets, n_tiers, N_TIER)`` and lot filters
+    ``(n_assets, N_LOT)``."""
 
     open: np.ndarray
     high: np.ndarray
@@ -56,6 +58,12 @@ class Market(NamedTuple):
     tradable: np.ndarray  # bool: the bar exists and may trade
     funding: np.ndarray  # rate settled at the bar's open (0: none)
     settle: np.ndarray  # the price funding settles at
+    liq_open: np.ndarray  # the prices that trigger liquidation: the mark price's open, high and low
+    liq_high: np.ndarray  # (``execution.liquidation_trigger=mark``) or the open, high and low above
+    liq_low: np.ndarray
+    stop_open: np.ndarray  # the prices that trigger stops (``execution.stop_trigger``), likewise
+    stop_high: np.ndarray
+    stop_low: np.ndarray
     day: np.ndarray  # (n_bars,) int64
     tiers: np.ndarray
     lots: np.ndarray
@@ -72,7 +80,7 @@ class Program(NamedTuple):
     term_col: np.ndarray  # (n_combos, n_terms)
     term_coef: np.ndarray  # (n_combos, n_terms)
     side_add: np.ndarray  # (n_combos, 2 * n_rows)
-    entry_ok: np.ndarray  # (n_bars,) bool: time filters
+    entry_ok: np.ndarray  # (n_bars, n_assets) bool: time filters
     warm: np.ndarray  # (n_combos, n_assets): first bar with every referenced series defined
     stop_cols: np.ndarray  # (n_combos, 4): ATR column of each stop (-1: percent), then of vol sizing
 
@@ -143,7 +151,7 @@ def group_program(signals: np.ndarray, n_combos: int = 1) -> Program:
         term_col=term_col,
         term_coef=term_coef,
         side_add=side_add,
-        entry_ok=np.ones(n_bars, dtype=np.bool_),
+        entry_ok=np.ones((n_bars, n_assets), dtype=np.bool_),
         warm=np.zeros((n_combos, n_assets), dtype=np.int64),
         stop_cols=np.full((n_combos, 4), -1, dtype=np.int64),
     )

@@ -71,7 +71,7 @@ def act_on_signals(c, t, mkt, prog, pos, acc, p, sig, i0, pending, fill_close, r
         if probe:
             for g in range(N_GROUPS):
                 flags_out[g, t, a] = sig[g, i]
-        may_enter = prog.entry_ok[t] and t >= warm[a]
+        may_enter = prog.entry_ok[t, a] and t >= warm[a]
         target = target_side(side, may_enter, allow_long, allow_short, sig, i)
         if target == side:
             pending.active[a] = False

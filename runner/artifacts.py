@@ -15,15 +15,16 @@ COSTS = ("fees", "funding", "slippage")
 
 def positions(panel: MarketPanel, trades: pl.DataFrame) -> np.ndarray:
     """Signed quantity ``(n_bars, n_assets)`` held over each bar's close (a trade holds from its entry
-    bar up to, not including, its exit bar)."""
-    diff = np.zeros((panel.n_bars + 1, panel.n_assets))
+    bar up to, not including, its exit bar). Each bar takes its trade's quantity as the kernel held
+    it (an asset holds one position at a time), never a sum, so a flat bar is exactly zero."""
+    held = np.zeros((panel.n_bars, panel.n_assets))
     if trades.height:
         signed = trades["qty"].to_numpy() * np.where(trades["side"].to_numpy() == "long", 1.0, -1.0)
-        asset = trades["asset"].to_numpy()
-        np.add.at(diff, (trades["entry_bar"].to_numpy(), asset), signed)
-        np.add.at(diff, (trades["exit_bar"].to_numpy(), asset), -signed)
-    held = np.cumsum(diff[:-1], axis=0)
-    held[np.abs(held) < 1e-12] = 0.0
+        entry, exit_ = trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy()
+        length = exit_ - entry
+        start = np.cumsum(length) - length
+        rows = np.repeat(entry, length) + np.arange(int(length.sum())) - np.repeat(start, length)
+        held[rows, np.repeat(trades["asset"].to_numpy(), length)] = np.repeat(signed, length)
     return held
 
 

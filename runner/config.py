@@ -10,7 +10,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from kernels import enums as E
 from runner import PROJECT_ROOT
-from runner.data.panel import DataSpec
+from runner.data.panel import TRIGGERS, DataSpec
 from runner.data.paths import resolve_data_root
 from runner.data.timeframes import TIMEFRAME_MS, parse_utc
 from runner.errors import ConfigError
@@ -25,9 +25,11 @@ from runner.spec import (
     MAX_GRID,
     MAX_LEVERAGE,
     METRICS,
+    MONTECARLO_ON,
     RAY_INSTALL,
     Axis,
     ComputeSpec,
+    MonteCarloSpec,
     ObjectiveSpec,
     RunSpec,
     TrackingSpec,
@@ -160,6 +162,8 @@ def data_spec(cfg: DictConfig, resolve_root: bool = True) -> DataSpec:
         raise ConfigError(f"data.start={_get(cfg, 'data.start')!s} is not before data.end={_get(cfg, 'data.end')!s}")
     (gap_policy,) = _choice(cfg, "data.gap_policy", ["warn", "error", "ignore"])
     (funding_missing,) = _choice(cfg, "data.funding_missing", ["warn", "error"])
+    (liq_trigger,) = _choice(cfg, "execution.liquidation_trigger", TRIGGERS)
+    (stop_trigger,) = _choice(cfg, "execution.stop_trigger", TRIGGERS)
     cache_dir = None
     if _get(cfg, "data.cache"):
         configured = _get(cfg, "data.cache_dir") or os.environ.get("PERPLAB_CACHE")
@@ -177,6 +181,8 @@ def data_spec(cfg: DictConfig, resolve_root: bool = True) -> DataSpec:
         funding_missing=funding_missing,
         cache_dir=cache_dir,
         mark_price=bool(_get(cfg, "data.mark_price")) and market == "futures_um",
+        liquidation_trigger=liq_trigger,
+        stop_trigger=stop_trigger,
     )
 
 
@@ -204,6 +210,16 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
         trades_json=_flag(cfg, "tracking.trades_json"),
         **_heartbeat(cfg),
     )
+
+
+def montecarlo_spec(cfg: DictConfig) -> MonteCarloSpec:
+    """``montecarlo.*`` (README: Monte Carlo risk)."""
+    (combos,) = _choice(cfg, "montecarlo.combos", MONTECARLO_ON)
+    paths = int(_scalar(cfg, "montecarlo.paths", 100, 1_000_000, integer=True))
+    block = _get(cfg, "montecarlo.block_bars")
+    block = None if block is None else int(_scalar(cfg, "montecarlo.block_bars", 1, 1_000_000, integer=True))
+    seed = int(_scalar(cfg, "montecarlo.seed", 0, 2**31 - 1, integer=True))
+    return MonteCarloSpec(paths=paths, block_bars=block, seed=seed, combos=combos)
 
 
 def _heartbeat(cfg: DictConfig) -> dict[str, float]:
@@ -369,6 +385,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         if method == "volatility_target"
         else 0,
         compute=compute_spec(cfg),
+        montecarlo=montecarlo_spec(cfg),
     )
     if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
         raise ConfigError(

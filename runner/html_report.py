@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from kernels import enums as E
 from runner import artifacts
+from runner.montecarlo import Risk
 from runner.report import fmt
 
 KEY_METRICS = tuple(n for n in E.METRIC_NAMES if n not in ("score", "skew", "kurtosis"))  # in the table
@@ -138,6 +139,35 @@ def metrics_figure(metrics: Mapping[str, float], params: Mapping[str, object]) -
     return fig
 
 
+def risk_figure(mc_risk: Risk) -> go.Figure:
+    """Monte Carlo panel: the maximum drawdown's distributions and a table of VaR, CVaR and the
+    bootstrap intervals."""
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.6, 0.4], specs=[[{"type": "xy"}, {"type": "table"}]], horizontal_spacing=0.05
+    )
+    for values, name in (
+        (mc_risk.mdd_bootstrap, "bootstrapped bar returns"),
+        (mc_risk.mdd_reshuffled, "reshuffled trades"),
+    ):
+        if values.size:
+            fig.add_trace(go.Histogram(x=values, name=name, opacity=0.6, histnorm="probability"), row=1, col=1)
+    names = list(mc_risk.metrics)
+    shown = [
+        fmt("max_drawdown" if k.startswith(("var", "cvar", "mdd", "apr")) else k, v) for k, v in mc_risk.metrics.items()
+    ]
+    fig.add_trace(
+        go.Table(header={"values": ["", "value"]}, cells={"values": [names, shown], "align": "left"}), row=1, col=2
+    )
+    fig.update_layout(
+        title="Monte Carlo risk: maximum drawdown distributions; VaR and CVaR (losses, 1 and 10 days)",
+        barmode="overlay",
+        xaxis_title="maximum drawdown",
+        template="plotly_white",
+        height=620,
+    )
+    return fig
+
+
 def costs_figure(costs: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     symbols = costs["symbol"].to_list()
@@ -204,8 +234,10 @@ def combination_report(
     params: Mapping[str, object],
     initial: float,
     plotly: Sequence[str] | None = None,
+    mc_risk: Risk | None = None,
 ) -> str:
-    """The report of one combination (``plotly``: see ``page``)."""
+    """The report of one combination (``plotly``: see ``page``), with a Monte Carlo panel when
+    ``mc_risk`` is given."""
     drawn = thin(series)
     figures = {
         "equity": equity_figure(drawn),
@@ -215,6 +247,8 @@ def combination_report(
         "metrics": metrics_figure(metrics, params),
         "costs": costs_figure(artifacts.costs(trades, metrics_row)),
     }
+    if mc_risk is not None:
+        figures["risk"] = risk_figure(mc_risk)
     return page(title, meta, figures, plotly)
 
 

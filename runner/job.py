@@ -22,6 +22,7 @@ from runner.errors import NO_RESULT, NO_RESULT_LINE, ConfigError, PerplabError, 
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
 from runner.html_report import combination_report, search_page
+from runner.montecarlo import Risk, risk
 from runner.plotly_assets import PageLinks
 from runner.report import make_console, print_best, print_filters
 from runner.resume import HASH_TAG, config_hash, resuming
@@ -166,6 +167,7 @@ def _log_data(spec: RunSpec, panel, run: TrackedRun) -> None:
         "data_warnings": str(len(panel.warnings)),
         **({"data_archive_inputs": panel.archive_inputs} if panel.archive_inputs else {}),
         **{f"funding_coverage.{s}": f"{v:.4f}" for s, v in panel.funding_coverage.items()},
+        **{f"mark_coverage.{s}": f"{v:.4f}" for s, v in panel.mark_coverage.items()},
         **{f"data_gaps.{s}": str(g.missing_bars) for s, g in panel.gaps.items()},
         **({f"exchange_rules.{s}": v for s, v in spec.instruments.sources.items()} if spec.instruments else {}),
     }
@@ -261,10 +263,12 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     # report=all every combination asked for by tracking.combos too; report=none: no pages at all
     policy = spec.tracking.report
     pages = PageLinks(run, spec.tracking)
+    risks = _monte_carlo(spec, panel, ev, best, report.survivors, run, files)
     for c in wanted:
         with_report = policy == "all" or (policy == "best" and c == best)
         prefix = "" if c == best else f"combos/{c}/"
-        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, pages if with_report else None))
+        page = pages if with_report else None
+        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, page, risks.get(c)))
     print_filters(report, console=console)
     if ev.history:
         if policy != "none":
@@ -284,11 +288,45 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     return value
 
 
+def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict) -> dict:
+    """Monte Carlo risk (``runner.montecarlo``) of the best combination, and with
+    ``montecarlo.combos=pareto`` of the Pareto front too: the best's figures as run metrics, every one's
+    in ``montecarlo.parquet``; returns each combination's ``Risk``."""
+    mc = spec.montecarlo
+    if mc.combos == "none":
+        return {}
+    combos = [best]
+    if mc.combos == "pareto":
+        combos += [int(c) for c in child_combos("pareto", best, ev.metrics, survivors) if c != best]
+    out = {}
+    bar_ms = timeframe_ms(panel.timeframe)
+    what = f"Monte Carlo risk: {len(combos)} combination{'s' * (len(combos) > 1)} x {mc.paths:,} paths"
+    with console.status(what):
+        for c in combos:
+            compiled, combo = ev.compiled_for(c)
+            rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
+            equity = rec.equity["equity"].to_numpy()
+            out[c] = risk(equity, panel.times, bar_ms, rec.trades, spec.initial_capital, panel.bars_per_year, mc)
+    run.log_metrics({k: finite(v) for k, v in out[best].metrics.items()})
+    table = pl.DataFrame([{"combo": c, "best": c == best, **r.metrics} for c, r in out.items()])
+    files["montecarlo.parquet"] = table.write_parquet
+    return out
+
+
 def _combo_files(
-    spec: RunSpec, panel, ev: Evaluation, table: pl.DataFrame, c: int, run_id: str, prefix: str, pages=None
+    spec: RunSpec,
+    panel,
+    ev: Evaluation,
+    table: pl.DataFrame,
+    c: int,
+    run_id: str,
+    prefix: str,
+    pages=None,
+    mc_risk: Risk | None = None,
 ) -> dict:
     """Records of combination ``c`` (trades parquet and, when asked, JSON; equity/drawdown/exposure;
-    report.html when ``pages`` says where its plotly.js is)."""
+    report.html, with its Monte Carlo panel when ``mc_risk`` is given, when ``pages`` says where its
+    plotly.js is)."""
     compiled, combo = ev.compiled_for(c)
     rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
     rec.trades = rec.trades.with_columns(pl.lit(c, pl.Int64).alias("combo"))  # the job's combination number
@@ -305,7 +343,9 @@ def _combo_files(
             meta = f"MLflow run {run_id}; {window}; data {panel.fingerprint[:12]}"
             metrics = {k: v for k, v in row.items() if isinstance(v, float)}
             initial = spec.initial_capital
-            page = combination_report(title, meta, frame, rec.trades, rec.metrics, metrics, params, initial, plotly)
+            page = combination_report(
+                title, meta, frame, rec.trades, rec.metrics, metrics, params, initial, plotly, mc_risk
+            )
             path.write_text(page)
 
     return record_files(prefix, frame, rec.trades, write_report, spec.tracking.trades_json)

@@ -45,6 +45,20 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class MonteCarloSpec:
+    """``montecarlo.*``: paths per estimate, the bootstrap's mean block length in bars (None: one
+    day of bars), the seed, and which combinations get it (best; best and the Pareto front; none)."""
+
+    paths: int = 1000
+    block_bars: int | None = None
+    seed: int = 0
+    combos: str = "best"
+
+
+MONTECARLO_ON = ("best", "pareto", "none")
+
+
+@dataclass(frozen=True)
 class ObjectiveSpec:
     metric: str
     maximize: bool
@@ -97,6 +111,7 @@ class RunSpec:
     instruments: Instruments | None = None
     vol_period: int = 0  # ATR period of volatility-target sizing (0: not used)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
+    montecarlo: MonteCarloSpec = field(default_factory=MonteCarloSpec)
 
     @property
     def axes(self) -> list[Axis]:

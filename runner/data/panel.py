@@ -12,7 +12,7 @@ import polars as pl
 from runner.data.archive import inputs_digest
 from runner.data.funding import interval_hours, schedule
 from runner.data.paths import available_symbols, funding_path, kline_path, mark_path
-from runner.data.readers import read_funding, read_klines, read_mark
+from runner.data.readers import MARK_STEP_MS, read_funding, read_klines, read_mark
 from runner.data.resample import resample_ohlcv
 from runner.data.timeframes import YEAR_MS, timeframe_ms
 from runner.errors import ConfigError, DataError
@@ -20,6 +20,9 @@ from runner.errors import ConfigError, DataError
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+TRIGGERS = ("mark", "last")  # the prices that may trigger liquidation and stops
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class DataSpec:
     funding_missing: str = "warn"
     cache_dir: Path | None = None
     mark_price: bool = False  # funding settles on the mark price (1h mark-price file), else the bar open
+    liquidation_trigger: str = "last"  # mark: liquidation reads the mark price's bars (last where none)
+    stop_trigger: str = "last"  # mark: stops read the mark price's bars (last where none)
 
 
 @dataclass
@@ -67,6 +72,21 @@ class MarketPanel:
     funding_coverage: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     archive_inputs: str = ""  # digest of the raw-archive payloads behind the files read (runner.data)
+    # the prices that trigger liquidation and stops (kernels.program.Market); None: open, high, low
+    liq_open: np.ndarray | None = None
+    liq_high: np.ndarray | None = None
+    liq_low: np.ndarray | None = None
+    stop_open: np.ndarray | None = None
+    stop_high: np.ndarray | None = None
+    stop_low: np.ndarray | None = None
+    mark_coverage: dict[str, float] = field(default_factory=dict)  # bars triggered by the mark, per symbol
+    settlements: tuple[np.ndarray, ...] = ()  # each symbol's funding settlement instants (ms), by its history
+
+    def __post_init__(self) -> None:
+        for prefix in ("liq", "stop"):
+            for name in ("open", "high", "low"):
+                if getattr(self, f"{prefix}_{name}") is None:
+                    setattr(self, f"{prefix}_{name}", getattr(self, name))
 
     @property
     def n_bars(self) -> int:
@@ -188,7 +208,10 @@ def check_symbols(spec: DataSpec) -> None:
             )
 
 
-BAR_ARRAYS = ("times", "open", "high", "low", "close", "volume", "tradable", "funding", "settle")
+BAR_ARRAYS = (
+    *("times", "open", "high", "low", "close", "volume", "tradable", "funding", "settle"),
+    *("liq_open", "liq_high", "liq_low", "stop_open", "stop_high", "stop_low"),
+)
 _RECENT: dict[tuple, MarketPanel] = {}  # the panels this process built last (pre-flight -> first job)
 
 
@@ -196,7 +219,8 @@ def _files_key(spec: DataSpec) -> tuple:
     """The data files a panel reads, by size and modification time (a changed file: a new panel)."""
     out = []
     for s in spec.symbols:
-        for path in (kline_path(spec.root, spec.market, spec.source_interval, s), funding_path(spec.root, s)):
+        paths = [kline_path(spec.root, spec.market, spec.source_interval, s), funding_path(spec.root, s)]
+        for path in (*paths, mark_path(spec.root, s)) if _reads_mark(spec) else paths:
             st = path.stat() if path.is_file() else None
             out.append((str(path), st.st_size if st else -1, st.st_mtime_ns if st else -1))
     return tuple(out)
@@ -245,10 +269,12 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
     n, k = tradable.shape
     funding = np.zeros((n, k))
     coverage: dict[str, float] = {}
+    settlements: list[np.ndarray] = []
     if spec.funding:
         for a, symbol in enumerate(spec.symbols):
-            rates, frac, first_missing, path, sha = _funding_for(spec, symbol, times, tradable[:, a], step)
+            rates, frac, first_missing, path, sha, instants = _funding_for(spec, symbol, times, tradable[:, a], step)
             funding[:, a] = rates
+            settlements.append(instants)
             coverage[symbol] = frac
             if path is not None:
                 sources[str(path.relative_to(spec.root))] = sha
@@ -270,6 +296,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
             if msg:
                 warnings.append(msg)
 
+    triggers, mark_coverage = _triggers(spec, times, cols, tradable, step, sources, warnings)
     archive_inputs = inputs_digest(spec.root, sources)
     fingerprint = hashlib.sha256(
         json.dumps(
@@ -283,6 +310,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
                 "gap_policy": spec.gap_policy,
                 "funding": spec.funding,
                 "mark_price": spec.mark_price,
+                **({"triggers": [spec.liquidation_trigger, spec.stop_trigger]} if _reads_mark(spec) else {}),
             },
             sort_keys=True,
         ).encode()
@@ -306,7 +334,78 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         funding_coverage=coverage,
         warnings=warnings,
         archive_inputs=archive_inputs,
+        **triggers,
+        mark_coverage=mark_coverage,
+        settlements=tuple(settlements),
     )
+
+
+def _reads_mark(spec: DataSpec) -> bool:
+    """Whether liquidations or stops trigger on the mark price."""
+    return spec.market == "futures_um" and "mark" in (spec.liquidation_trigger, spec.stop_trigger)
+
+
+def _triggers(spec, times, cols, tradable, step, sources, warnings) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The arrays that trigger liquidation and stops (``MarketPanel.liq_*``/``stop_*``): the mark
+    price's bars where the mark covers a bar, else the last price's; and the covered fraction of each
+    symbol's tradable bars (a warning names a symbol below 100 %)."""
+    last = {name: cols[name] for name in ("open", "high", "low")}
+    if not _reads_mark(spec):
+        return {}, {}
+    mark = {name: np.array(v) for name, v in last.items()}
+    coverage: dict[str, float] = {}
+    for a, symbol in enumerate(spec.symbols):
+        covered, path, sha, why = _mark_bars(
+            spec, symbol, times, step, [mark[n][:, a] for n in ("open", "high", "low")]
+        )
+        if path is not None:
+            sources[str(path.relative_to(spec.root))] = sha
+        live = tradable[:, a]
+        coverage[symbol] = float(covered[live].mean()) if live.any() else 1.0
+        if coverage[symbol] < 1.0:
+            used = " and ".join(
+                k for k, v in (("liquidation", spec.liquidation_trigger), ("stops", spec.stop_trigger)) if v == "mark"
+            )
+            first = iso(int(times[np.nonzero(live & ~covered)[0][0]]))
+            warnings.append(
+                f"{symbol}: the mark price covers {coverage[symbol]:.1%} of its bars (first uncovered {first}"
+                f"{'; ' + why if why else ''}); {used} use the last price there"
+            )
+    out = {}
+    for prefix, trigger in (("liq", spec.liquidation_trigger), ("stop", spec.stop_trigger)):
+        for name in ("open", "high", "low"):
+            out[f"{prefix}_{name}"] = np.ascontiguousarray(mark[name] if trigger == "mark" else last[name])
+    return out, coverage
+
+
+def _mark_bars(spec: DataSpec, symbol: str, times: np.ndarray, step: int, out: list[np.ndarray]):
+    """Write the mark price's open, high and low of every bar whose 1h mark bars are all present into
+    ``out`` (views of the trigger columns); return the covered bars, the file, its sha256 and why
+    nothing is covered ("" when something is)."""
+    covered = np.zeros(times.shape[0], dtype=np.bool_)
+    path = mark_path(spec.root, symbol)
+    if not path.is_file():
+        return covered, None, "", f"no {path.name}"
+    if step % MARK_STEP_MS:
+        return covered, None, "", f"the mark-price files are 1h, a {spec.timeframe} bar is shorter"
+    marks, sha = read_mark(path, spec.cache_dir)
+    mt = marks["time"].to_numpy()
+    bar = (mt - times[0]) // step
+    keep = (mt >= times[0]) & (bar < times.shape[0])
+    bar, first = bar[keep], (mt[keep] - times[0]) % step == 0
+    n = times.shape[0]
+    count = np.bincount(bar, minlength=n)
+    high = np.full(n, -np.inf)
+    low = np.full(n, np.inf)
+    np.maximum.at(high, bar, marks["high"].to_numpy()[keep])
+    np.minimum.at(low, bar, marks["low"].to_numpy()[keep])
+    opened = np.zeros(n, dtype=np.bool_)
+    opened[bar[first]] = True
+    covered = (count == step // MARK_STEP_MS) & opened
+    out[0][covered] = marks["open"].to_numpy()[keep][first][covered[bar[first]]]
+    out[1][covered] = high[covered]
+    out[2][covered] = low[covered]
+    return covered, path, sha, ""
 
 
 def _mark_settle(spec: DataSpec, symbol: str, times: np.ndarray, rates: np.ndarray, settle: np.ndarray):
@@ -331,7 +430,8 @@ def _mark_settle(spec: DataSpec, symbol: str, times: np.ndarray, rates: np.ndarr
 
 
 def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.ndarray, step: int):
-    """Per-bar funding rates for one symbol, the covered fraction and the first uncovered settlement.
+    """Per-bar funding rates for one symbol, the covered fraction, the first uncovered settlement, the
+    file and its sha256, and every settlement instant of its listed bars.
 
     An event at time ``e`` is charged on the first bar whose open is at or after ``e``, before
     that bar's fills: exactly the positions held through the settlement instant pay. Settlements
@@ -343,14 +443,14 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
     rates = np.zeros(n)
     listed = np.nonzero(tradable)[0]
     if listed.size == 0:
-        return rates, 1.0, "", None, ""
+        return rates, 1.0, "", None, "", np.zeros(0, dtype=np.int64)
     life_lo = int(times[listed[0]])
     life_hi = int(times[listed[-1]]) + step
     path = funding_path(spec.root, symbol)
     if not path.is_file():
         expected = schedule(np.zeros(0, dtype=np.int64), np.zeros(0), life_lo, life_hi)
         first_missing = iso(int(expected[0])) if expected.size else ""
-        return rates, 0.0 if expected.size else 1.0, first_missing, None, ""
+        return rates, 0.0 if expected.size else 1.0, first_missing, None, "", expected
     events, sha = read_funding(path, spec.cache_dir)
     all_t = events["time"].to_numpy()
     hours = interval_hours(all_t, events["interval_hours"].fill_null(0).to_numpy())
@@ -364,4 +464,4 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
     covered = np.isin(expected, ev_t)
     frac = float(covered.mean()) if expected.size else 1.0
     first_missing = iso(int(expected[~covered][0])) if (~covered).any() else ""
-    return rates, frac, first_missing, path, sha
+    return rates, frac, first_missing, path, sha, expected

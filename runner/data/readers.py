@@ -19,7 +19,7 @@ MAX_VOLUME = 1e18  # base-asset units per bar
 MAX_FUNDING_RATE = 1.0  # |rate| per settlement (Binance caps are a few percent)
 INTERVAL_COLUMN = "funding_interval_hours"  # optional: the settlement's interval where the source gave it
 NULLABLE = {INTERVAL_COLUMN}
-READER_VERSION = "2"
+READER_VERSION = "3"
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -144,7 +144,7 @@ def _validate_mark(path: Path, frame: pl.DataFrame, step_ms: int = MARK_STEP_MS)
     frame = parse_numbers(path, frame, {"open_time_ms": pl.Int64, **{c: pl.Float64 for c in PRICE_COLUMNS}})
     check_prices(path, frame)
     frame = _check_times(path, frame, "open_time_utc", "open_time_ms", step_ms)
-    return frame.select(pl.col("open_time_ms").alias("time"), "open")
+    return frame.select(pl.col("open_time_ms").alias("time"), "open", "high", "low", "close")
 
 
 def check_funding(label: object, frame: pl.DataFrame, first_line: int = 2) -> None:
@@ -211,7 +211,7 @@ def read_klines(path: Path, step_ms: int, cache_dir: Path | None = None) -> tupl
 
 
 def read_mark(path: Path, cache_dir: Path | None = None, step_ms: int = MARK_STEP_MS) -> tuple[pl.DataFrame, str]:
-    """Validated mark-price opens ``time, open`` (bars of ``step_ms``) and the file's sha256."""
+    """Validated mark-price bars ``time, open, high, low, close`` (of ``step_ms``) and the file's sha256."""
     kind = "mark" if step_ms == MARK_STEP_MS else f"mark{step_ms}"
     return _cached(path, kind, cache_dir, lambda: _validate_mark(path, _read_text(path, MARK_COLUMNS), step_ms))
 

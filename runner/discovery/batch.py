@@ -123,7 +123,7 @@ def build(spec: RunSpec, panel: MarketPanel, genomes: list[Genome], slots: dict[
             rows.end_clause()
         rows.end_group()
     no_stops = np.full((n, 4), -1, dtype=np.int64)
-    everywhere = np.ones(panel.n_bars, dtype=np.bool_)
+    everywhere = np.ones((panel.n_bars, panel.n_assets), dtype=np.bool_)
     columns = [" ".join(map(str, k)) for k in ordered]
     no_axes = np.zeros((n, 0), dtype=np.int64)
     return assemble(spec, panel, rows, ind, columns, params, no_stops, everywhere, [], no_axes)

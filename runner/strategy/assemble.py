@@ -27,7 +27,7 @@ class Compiled:
     term_col: np.ndarray  # (n_combos, n_terms) int64
     term_coef: np.ndarray  # (n_combos, n_terms)
     side_add: np.ndarray  # (n_combos, 2 * n_rows)
-    entry_ok: np.ndarray  # (n_bars,) bool: time filters
+    entry_ok: np.ndarray  # (n_bars, n_assets) bool: time filters
     warm: np.ndarray  # (n_combos, n_assets) int64: first bar with every referenced series defined
     stop_col: np.ndarray  # (n_combos, 4) int64: ATR column of each stop (-1: percent), then of vol sizing
     params: np.ndarray  # (n_combos, N_SIM_PARAMS + n_strategy_axes)
@@ -78,6 +78,12 @@ class Compiled:
             tradable=panel.tradable,
             funding=panel.funding,
             settle=panel.settle,
+            liq_open=panel.liq_open,
+            liq_high=panel.liq_high,
+            liq_low=panel.liq_low,
+            stop_open=panel.stop_open,
+            stop_high=panel.stop_high,
+            stop_low=panel.stop_low,
             day=panel.days,
             tiers=self.tiers,
             lots=self.lots,

@@ -301,7 +301,9 @@ class _Compiler:
 
         panel = self.panel
         ind = np.stack(self.columns) if self.columns else np.zeros((0, panel.n_bars, panel.n_assets))
-        entry_ok = entry_mask(panel.times, timeframe_ms(panel.timeframe), strat.time_filters)
+        entry_ok = entry_mask(
+            panel.times, timeframe_ms(panel.timeframe), strat.time_filters, panel.settlements, panel.n_assets
+        )
         return assemble(spec, panel, rows, ind, self.described, params, stop_col, entry_ok, self.axes, self.grid)
 
     def side(self, lin: _Lin) -> Side:

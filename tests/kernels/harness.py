@@ -53,21 +53,32 @@ class Scenario:
     cooldown: float = float("nan")
     day: list[int] | None = None  # UTC day number per bar (None: all one day)
     vol_col: bool = False  # volatility-target sizing reads the atr series
+    mark: list[list[tuple[float, float, float, float]]] | None = None  # mark-price candles (None: = last)
+    liquidation_trigger: str = "mark"  # mark | last (the mark is the last price without ``mark``)
+    stop_trigger: str = "last"
 
 
 def check_candles(s: Scenario) -> None:
     """Every hand-written candle is possible: low <= open, close <= high."""
-    for a, bars in enumerate(s.candles):
-        for t, (o, h, lo, c) in enumerate(bars):
-            assert lo <= min(o, c) and max(o, c) <= h, f"asset {a} bar {t}: impossible candle {(o, h, lo, c)}"
+    for name, candles in (("last", s.candles), ("mark", s.mark or [])):
+        for a, bars in enumerate(candles):
+            for t, (o, h, lo, c) in enumerate(bars):
+                assert lo <= min(o, c) and max(o, c) <= h, f"{name} asset {a} bar {t}: impossible candle"
+
+
+def _ohlc(candles) -> list[np.ndarray]:
+    ohlc = np.array(candles, dtype=np.float64).transpose(1, 0, 2)  # (n, assets, 4)
+    return [np.ascontiguousarray(ohlc[:, :, k]) for k in range(4)]
 
 
 def arrays(s: Scenario):
     check_candles(s)
     n_assets = len(s.candles)
     n = len(s.candles[0])
-    ohlc = np.array(s.candles, dtype=np.float64).transpose(1, 0, 2)  # (n, assets, 4)
-    o, h, lo, c = (np.ascontiguousarray(ohlc[:, :, k]) for k in range(4))
+    o, h, lo, c = _ohlc(s.candles)
+    mo, mh, ml, _ = (o, h, lo, c) if s.mark is None else _ohlc(s.mark)
+    liq = (mo, mh, ml) if s.liquidation_trigger == "mark" else (o, h, lo)
+    stop = (mo, mh, ml) if s.stop_trigger == "mark" else (o, h, lo)
     tradable = np.ones((n, n_assets), dtype=np.bool_)
     for a, bars in enumerate(s.tradable):
         for t in bars:
@@ -85,7 +96,8 @@ def arrays(s: Scenario):
         ind[4] = np.asarray(s.atr, dtype=np.float64).T
     prog = group_program(ind)
     if s.entry_ok is not None:
-        prog = prog._replace(entry_ok=np.isin(np.arange(n), sorted(s.entry_ok)))
+        allowed = np.isin(np.arange(n), sorted(s.entry_ok))
+        prog = prog._replace(entry_ok=np.repeat(allowed[:, None], n_assets, axis=1))
     if s.atr is not None:
         prog.stop_cols[:, :3] = 4
         if s.vol_col:
@@ -131,6 +143,12 @@ def arrays(s: Scenario):
         tradable=tradable,
         funding=funding,
         settle=o,
+        liq_open=liq[0],
+        liq_high=liq[1],
+        liq_low=liq[2],
+        stop_open=stop[0],
+        stop_high=stop[1],
+        stop_low=stop[2],
         day=day,
         tiers=tiers,
         lots=lots,

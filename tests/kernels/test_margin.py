@@ -140,10 +140,115 @@ SCENARIOS = {
     ),
 }
 
+# Liquidation on the mark price (execution.liquidation_trigger=mark, the default): isolated 10x long,
+# qty 100 at 100 with 1000 margin, liquidation price 9000 / 99.6 = 90.36; the last price's wick and
+# the mark's differ inside bar 2.
+LAST_WICK = [flat(100), flat(100), (100, 100, 88, 95), flat(95)]  # last reaches 88
+MARK_HOLDS = [flat(100), flat(100), (100, 100, 92, 95), flat(95)]  # mark stays above 90.36
+LAST_HOLDS = [flat(100), flat(100), (100, 100, 93, 95), flat(95)]
+MARK_WICK = [flat(100), flat(100), (100, 100, 90, 95), flat(95)]
+LAST_OPENS_ABOVE = [flat(100), flat(100), (92, 95, 91, 94), flat(94)]
+MARK_GAPS = [flat(100), flat(100), (89, 95, 88, 94), flat(94)]
+ISO_LIQ = 9000 / 99.6
+SURVIVED = [(0, 1, 1, 3, 100, 95, 100, 0, 0, -500, "end_of_data")]
+LIQUIDATED = [(0, 1, 1, 2, 100, ISO_LIQ, 100, 0, 0, -1000, "liquidation")]
+# cross, the accounts above: asset 1's last price falls to 80 (beyond CROSS_LP = 80.72), its mark to 85
+MARK_DIPS = [flat(100), flat(100), (100, 100, 85, 86), flat(85)]
+LAST_DIPS = [flat(100), flat(100), (100, 100, 85, 85), flat(85)]
+# stops on the mark (execution.stop_trigger=mark): a 5 % stop at 95
+LAST_STOPS = [flat(100), flat(100), (100, 100, 94, 96), flat(96)]
+MARK_ABOVE_STOP = [flat(100), flat(100), (100, 100, 95.5, 96), flat(96)]
+MARK_STOPS = [flat(100), flat(100), (100, 100, 94.5, 96), flat(96)]
+LAST_ABOVE_STOP = [flat(100), flat(100), (100, 100, 95.5, 96), flat(96)]
+LAST_OPEN_94_5 = [flat(100), flat(100), (94.5, 96, 94.5, 96), flat(96)]
+MARK_OPEN_94 = [flat(100), flat(100), (94, 96, 94, 96), flat(96)]
+STOPPED_AT = [(0, 1, 1, 2, 100, 95, 10, 0, 0, -50, "stop_loss")]  # 1x: qty 10
+ISO10 = {"leverage": 10}
+
+MARK_SCENARIOS = {
+    "mark: a last-price wick through the liquidation price that the mark does not reach is survived": (
+        Scenario([LAST_WICK], [{0: "LE"}], mark=[MARK_HOLDS], **ISO10),
+        [(0, 1, 1, 3, 100, 95, 100, 0, 0, -500, "end_of_data")],
+    ),
+    "last: the same wick liquidates when the last price triggers": (
+        Scenario([LAST_WICK], [{0: "LE"}], mark=[MARK_HOLDS], liquidation_trigger="last", **ISO10),
+        LIQUIDATED,
+    ),
+    "mark: the mark's wick liquidates while the last price stays above": (
+        Scenario([LAST_HOLDS], [{0: "LE"}], mark=[MARK_WICK], **ISO10),
+        LIQUIDATED,
+    ),
+    "last: the same bar is survived when the last price triggers": (
+        Scenario([LAST_HOLDS], [{0: "LE"}], mark=[MARK_WICK], liquidation_trigger="last", **ISO10),
+        SURVIVED,
+    ),
+    "mark: a gap through the liquidation price on the mark's open fills at the mark's open": (
+        Scenario([LAST_OPENS_ABOVE], [{0: "LE"}], mark=[MARK_GAPS], **ISO10),
+        [(0, 1, 1, 2, 100, 89, 100, 0, 0, -1000, "liquidation")],
+    ),
+    "mark: a stop beyond the liquidation price fills when only the last price reaches it (at the floor)": (
+        Scenario([LAST_WICK], [{0: "LE"}], mark=[MARK_HOLDS], stop_loss=0.12, **ISO10),  # stop at 88
+        [(0, 1, 1, 2, 100, ISO_LIQ, 100, 0, 0, 100 * (ISO_LIQ - 100), "stop_loss")],
+    ),
+    "last: that stop is never reached before the liquidation": (
+        Scenario([LAST_WICK], [{0: "LE"}], mark=[MARK_HOLDS], stop_loss=0.12, liquidation_trigger="last", **ISO10),
+        LIQUIDATED,
+    ),
+    "cross on the mark: the last price falls through the account's liquidation price, the mark does not": (
+        Scenario(
+            [STEADY, DROP], [{0: "LE"}, {0: "LE"}], mark=[STEADY, MARK_DIPS], leverage=10, fraction=0.5,
+            margin_mode="cross",
+        ),
+        [(0, 1, 1, 3, 100, 100, 50, 0, 0, 0, "end_of_data"), (1, 1, 1, 3, 100, 85, 50, 0, 0, -750, "end_of_data")],
+    ),
+    "cross on the mark: the mark falls through it, the last price does not": (
+        Scenario(
+            [STEADY, LAST_DIPS], [{0: "LE"}, {0: "LE"}], mark=[STEADY, DROP], leverage=10, fraction=0.5,
+            margin_mode="cross",
+        ),
+        [
+            (0, 1, 1, 2, 100, 100, 50, 0, 0, -20, "liquidation"),
+            (1, 1, 1, 2, 100, CROSS_LP, 50, 0, 0, -980, "liquidation"),
+        ],
+    ),
+    "cross on the mark: a gap on the mark's open fills every position at its mark open": (
+        Scenario(
+            [STEADY, [flat(100), flat(100), (75, 76, 74, 75), flat(75)]], [{0: "LE"}, {0: "LE"}],
+            mark=[STEADY, GAP], leverage=10, fraction=0.5, margin_mode="cross",
+        ),
+        [
+            (0, 1, 1, 2, 100, 100, 50, 0, 0, 0, "liquidation"),
+            (1, 1, 1, 2, 100, 70, 50, 0, 0, -1000, "liquidation"),
+        ],
+    ),
+    "stop on the last price (default): the last price reaches the stop, the mark does not": (
+        Scenario([LAST_STOPS], [{0: "LE"}], mark=[MARK_ABOVE_STOP], stop_loss=0.05),
+        STOPPED_AT,
+    ),
+    "stop on the mark: the same bar does not stop": (
+        Scenario([LAST_STOPS], [{0: "LE"}], mark=[MARK_ABOVE_STOP], stop_loss=0.05, stop_trigger="mark"),
+        [(0, 1, 1, 3, 100, 96, 10, 0, 0, -40, "end_of_data")],
+    ),
+    "stop on the mark: the mark reaches the stop, the last price does not; it fills at the stop": (
+        Scenario([LAST_ABOVE_STOP], [{0: "LE"}], mark=[MARK_STOPS], stop_loss=0.05, stop_trigger="mark"),
+        STOPPED_AT,
+    ),
+    "stop on the mark: the mark opens beyond the stop; it fills at the last price's open": (
+        Scenario([LAST_OPEN_94_5], [{0: "LE"}], mark=[MARK_OPEN_94], stop_loss=0.05, stop_trigger="mark"),
+        [(0, 1, 1, 2, 100, 94.5, 10, 0, 0, -55, "stop_loss")],
+    ),
+}  # fmt: skip
+
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario(name: str) -> None:
     scenario, expected = SCENARIOS[name]
+    check_trades(scenario, expected)
+
+
+@pytest.mark.parametrize("name", list(MARK_SCENARIOS))
+def test_mark_price_scenario(name: str) -> None:
+    scenario, expected = MARK_SCENARIOS[name]
     check_trades(scenario, expected)
 
 

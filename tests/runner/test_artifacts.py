@@ -58,7 +58,31 @@ def _trades(rows: list[dict]) -> pl.DataFrame:
 def test_positions_held_over_each_close(rows, expected) -> None:
     panel = synthetic([100.0] * 6, n_assets=2)
     trades = _trades(rows) if rows else pl.DataFrame(schema={"qty": pl.Float64, "side": pl.String})
-    np.testing.assert_allclose(artifacts.positions(panel, trades), np.array(expected, dtype=float))
+    np.testing.assert_array_equal(artifacts.positions(panel, trades), np.array(expected, dtype=float))
+
+
+def test_flat_bars_are_exactly_zero_and_exposure_matches_the_kernel() -> None:
+    """A year of real bars at 3x with many reversals: quantities like 0.1 + 0.2 never leave residues,
+    so the exposure counted from the positions is the kernel's own metric, to the bit."""
+    from runner.backtest import records, run_grid
+    from runner.config import validate
+    from runner.data.panel import build_panel
+    from runner.strategy.compile import compile_strategy
+    from tests.runner.strategy.test_compile import cfg_for
+
+    cfg = cfg_for("data.start=2022-01-01", "data.end=2022-12-31", "leverage.value=3", "strategy=ema_cross")
+    spec = validate(cfg)
+    panel = build_panel(spec.data)
+    compiled = compile_strategy(spec, panel)
+    metrics = run_grid(panel, compiled, spec.initial_capital, progress=False)[0]
+    rec = records(panel, compiled, spec.initial_capital, 0, int(metrics[0, E.M_N_TRADES]))
+    assert rec.trades.height > 500
+    held = artifacts.positions(panel, rec.trades)
+    assert (held != 0).any(axis=0).all()
+    # the kernel also counts the positions the last bar closes at its close (end_of_data)
+    ends = int((rec.trades["exit_reason"] == "end_of_data").sum())
+    exposure = float(((held != 0) & panel.tradable).sum() + ends) / float(panel.tradable.sum())
+    assert exposure == metrics[0, E.METRIC_NAMES.index("exposure")]
 
 
 def test_trades_json_has_every_field_and_iso_times() -> None:

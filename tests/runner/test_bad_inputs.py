@@ -216,6 +216,15 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     )
     run("drawdown breaker 2", ["risk=breakers", "risk.max_drawdown=2"], "risk.max_drawdown=2")
     run("fill at mid", ["execution.fill_at=mid"], "execution.fill_at='mid': valid: next_open, close")
+    run(
+        "liquidation on the index price",
+        ["execution.liquidation_trigger=index"],
+        "execution.liquidation_trigger='index': valid: mark, last",
+    )
+    run("stops on the bid", ["execution.stop_trigger=bid"], "execution.stop_trigger='bid': valid: mark, last")
+    run("Monte Carlo for all", ["montecarlo.combos=all"], "montecarlo.combos='all': valid: best, pareto, none")
+    run("ten Monte Carlo paths", ["montecarlo.paths=10"], "montecarlo.paths=10")
+    run("a zero block", ["montecarlo.block_bars=0"], "montecarlo.block_bars=0")
     run("direction", ["strategy.direction=sideways"], "strategy.direction='sideways': valid: long, short, both")
     run("no such strategy", ["strategy=nope"], "strategy=nope: no such option in conf/strategy; valid: bbands")
     run(

@@ -51,7 +51,10 @@ def test_report_is_small_and_every_figure_has_data(job) -> None:
     page = _in_store(job, "report.html").read_text()
     assert "plotly.js v" not in page and len(page) < 400_000  # plotly.js is not embedded again
     figs = figures(page)
-    assert tuple(figs) == FIGURES
+    assert tuple(figs) == (*FIGURES, "fig-risk")  # the best combination's page has the Monte Carlo panel
+    assert tuple(figures(_in_store(job, "combos/2/report.html").read_text())) == FIGURES
+    hist = [t for t in figs["fig-risk"] if t["type"] == "histogram"]
+    assert [t["name"] for t in hist] == ["bootstrapped bar returns", "reshuffled trades"]
     for name, traces in figs.items():
         assert traces and all(points(t) > 0 for t in traces), name
     equity = figs["fig-equity"]
@@ -78,8 +81,9 @@ def test_one_shared_plotly_per_store(job) -> None:
 @pytest.mark.parametrize("name", ["report.html", "combos/2/report.html"])
 def test_report_renders_in_headless_chromium(job, name: str) -> None:
     """Opened from the artifact store as a user (or the MLflow UI) would, every figure is drawn."""
-    dom = dump_dom(_in_store(job, name).as_uri(), ready=lambda d: d.count("main-svg") >= len(FIGURES))
-    for fig in FIGURES:
+    drawn_figures = (*FIGURES, "fig-risk") if name == "report.html" else FIGURES
+    dom = dump_dom(_in_store(job, name).as_uri(), ready=lambda d: d.count("main-svg") >= len(drawn_figures))
+    for fig in drawn_figures:
         start = dom.index(f'id="{fig}"')
         section = dom[start : dom.find("</section>", start)]
         assert "main-svg" in section, f"{fig} was not drawn: {dom[dom.find('<!-- chromium console') :]}"
@@ -112,6 +116,15 @@ def test_trades_json_and_series_of_best_and_requested_combination(job) -> None:
         assert series["drawdown"].max() == pytest.approx(grid["max_drawdown"][combo], rel=1e-9)
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "combos/2")}
     assert names >= {f"combos/2/{n}" for n in ("trades.json", "trades.parquet", "equity.parquet", "report.html")}
+
+
+def test_monte_carlo_risk_of_the_best_combination(job) -> None:
+    _, _, parent = job
+    table = pl.read_parquet(_artifact(job, "montecarlo.parquet"))
+    assert table["combo"].to_list() == [int(parent.data.tags["best_combo"])] and table["best"].all()
+    for name in ("var_95", "cvar_95", "var_99", "cvar_99", "mdd_p95", "sharpe_ci_low", "sharpe_ci_high"):
+        assert parent.data.metrics[name] == pytest.approx(table[name][0], rel=1e-12), name
+    assert parent.data.metrics["cvar_99"] >= parent.data.metrics["var_99"] > 0
 
 
 def test_report_of_a_combination_without_trades() -> None:

@@ -44,7 +44,9 @@ def test_final_equity_and_trades_match_vectorbt(symbol: str, seed: int, p: float
     no_funding = np.zeros_like(panel.funding)
     mkt = Market(
         open=panel.open, high=panel.high, low=panel.low, close=panel.close, volume=panel.volume,
-        tradable=panel.tradable, funding=no_funding, settle=panel.settle, day=panel.days, tiers=flat_tiers(1),
+        tradable=panel.tradable, funding=no_funding, settle=panel.settle, day=panel.days,
+        liq_open=panel.open, liq_high=panel.high, liq_low=panel.low, stop_open=panel.open,
+        stop_high=panel.high, stop_low=panel.low, tiers=flat_tiers(1),
         lots=no_lots(1),
     )  # fmt: skip
     prog = group_program(groups)

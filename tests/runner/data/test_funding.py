@@ -14,6 +14,8 @@ from runner.data.inventory import describe_intervals, status
 from runner.data.panel import DataSpec, build_panel
 from runner.data.timeframes import parse_utc
 from runner.strategy.compile import compile_strategy
+from runner.strategy.dsl import TimeFilters
+from runner.strategy.timefilter import entry_mask
 from tests.runner.data.binance_server import BinanceServer, with_funding_schedule
 from tests.runner.data.conftest import fetch, spec_for
 from tests.runner.strategy.test_compile import cfg_for, strategy
@@ -58,6 +60,14 @@ def test_every_settlement_is_stored_and_charged_at_its_own_time(tmp_path: Path, 
     assert panel.funding_coverage == {"LTCUSDT": 1.0} and not panel.warnings
     charged = panel.funding[:, 0] != 0
     assert charged.sum() == sum(PER_REGIME.values()) - 1  # no position is held into the first bar's open
+    # the funding blackout reads these settlements: 8h, then 4h, then every hour blocked
+    stamps = stored["funding_time_ms"].to_numpy()
+    np.testing.assert_array_equal(panel.settlements[0], stamps[stamps > panel.times[0]])
+    blocked = ~entry_mask(panel.times, H, TimeFilters(funding_blackout_minutes=61), panel.settlements)[:, 0]
+    day = (panel.times - panel.times[0]) // (24 * H)
+    per_day = np.bincount(day, weights=blocked)
+    assert per_day[1:31].tolist() == [9.0] * 30  # 3 settlements x (the hour before, at, after)
+    assert per_day[32:45].tolist() == [18.0] * 13 and per_day[46:].tolist() == [24.0] * 13
 
     # hold one long from the first bar to the last, without fees: funding is all that is paid besides PnL
     cfg = cfg_for(

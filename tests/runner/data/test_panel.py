@@ -251,3 +251,63 @@ def test_mark_price_missing_file_or_hours_fall_back_to_the_open(tmp_path: Path) 
     write_gz(root / "binance/futures_um/mark_price_1h/BTCUSDT-mark-1h.csv.gz", MARK_HEADER, bad)
     with pytest.raises(DataError, match=r"BTCUSDT-mark-1h.csv.gz: line 3: 'open' must be a positive number"):
         build_panel(s)
+
+
+def test_liquidation_triggers_on_the_mark_price_bars_on_real_data() -> None:
+    """4h bars from the real 1h mark-price klines: open of the first, highest high, lowest low."""
+    window = dict(symbols=("BTCUSDT", "ETHUSDT"), start_ms=ms("2021-05-01"), end_ms=ms("2021-06-01"))
+    p = build_panel(spec(**window, timeframe="4h", liquidation_trigger="mark"))
+    last = build_panel(spec(**window, timeframe="4h"))
+    assert p.mark_coverage == {"BTCUSDT": 1.0, "ETHUSDT": 1.0} and p.warnings == []
+    assert p.stop_open is p.open and p.stop_low is p.low  # stops stay on the last price
+    assert last.liq_low is last.low and last.mark_coverage == {}
+    for a, s in enumerate(p.symbols):
+        mark = pl.read_csv(DATA_ROOT / f"binance/futures_um/mark_price_1h/{s}-mark-1h.csv.gz").filter(
+            pl.col("open_time_ms").is_between(window["start_ms"], window["end_ms"] - 1)
+        )
+        bars = mark.group_by((pl.col("open_time_ms") // (4 * H)) * (4 * H), maintain_order=True).agg(
+            pl.col("open").first(), pl.col("high").max(), pl.col("low").min()
+        )
+        np.testing.assert_array_equal(bars["open_time_ms"], p.times)
+        np.testing.assert_array_equal(p.liq_open[:, a], bars["open"])
+        np.testing.assert_array_equal(p.liq_high[:, a], bars["high"])
+        np.testing.assert_array_equal(p.liq_low[:, a], bars["low"])
+        assert (p.liq_low[:, a] != p.low[:, a]).mean() > 0.9  # the mark's wicks are not the last price's
+    assert any("mark_price_1h/ETHUSDT-mark-1h.csv.gz" in k for k in p.sources)
+    assert p.fingerprint != last.fingerprint
+
+
+def test_mark_triggers_fall_back_to_the_last_price_where_the_mark_has_no_bar(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    t0 = ms("2020-01-01")
+    write_gz(root / "binance/futures_um/klines_1h/BTCUSDT-1h.csv.gz", KLINE_HEADER, kline_rows(t0, [100.0] * 24))
+    s = spec(root=root, symbols=("BTCUSDT",), start_ms=t0, end_ms=t0 + 24 * H, funding=False)
+    s2 = DataSpec(**{**s.__dict__, "timeframe": "2h", "liquidation_trigger": "mark", "stop_trigger": "mark"})
+    p = build_panel(s2)
+    assert p.mark_coverage == {"BTCUSDT": 0.0}
+    assert p.warnings == [
+        "BTCUSDT: the mark price covers 0.0% of its bars (first uncovered 2020-01-01T00:00Z; no "
+        "BTCUSDT-mark-1h.csv.gz); liquidation and stops use the last price there"
+    ]
+    np.testing.assert_array_equal(p.liq_low, p.low)
+    marks = [m for i, m in enumerate(_mark_rows(t0, [200.0 + i for i in range(24)])) if i != 5]  # no 05:00 mark
+    write_gz(root / "binance/futures_um/mark_price_1h/BTCUSDT-mark-1h.csv.gz", MARK_HEADER, marks)
+    p = build_panel(s2)
+    assert p.mark_coverage == {"BTCUSDT": 11 / 12}
+    assert p.warnings == [
+        "BTCUSDT: the mark price covers 91.7% of its bars (first uncovered 2020-01-01T04:00Z); "
+        "liquidation and stops use the last price there"
+    ]
+    want_open = [200.0 + 2 * i for i in range(12)]
+    want_open[2] = 100.0  # the 04:00 bar lacks its 05:00 mark hour: the last price's bar
+    assert p.liq_open[:, 0].tolist() == want_open and p.stop_open[:, 0].tolist() == want_open
+    assert p.liq_high[0, 0] == 201.0 * 1.01 and p.liq_low[0, 0] == 200.0 * 0.99
+    assert p.liq_high[2, 0] == p.high[2, 0] and p.liq_low[2, 0] == p.low[2, 0]
+    hourly = DataSpec(**{**s2.__dict__, "timeframe": "1h"})
+    assert build_panel(hourly).mark_coverage == {"BTCUSDT": 23 / 24}
+    write_gz(
+        root / "binance/futures_um/klines_1m/BTCUSDT-1m.csv.gz", KLINE_HEADER, kline_rows(t0, [100.0] * 60, 60_000)
+    )
+    quarter = DataSpec(**{**s2.__dict__, "source_interval": "1m", "timeframe": "15m", "end_ms": t0 + H})
+    p = build_panel(quarter)
+    assert p.mark_coverage == {"BTCUSDT": 0.0} and "the mark-price files are 1h, a 15m bar is shorter" in p.warnings[0]

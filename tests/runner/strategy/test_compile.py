@@ -169,14 +169,44 @@ def test_no_entries_before_every_referenced_indicator_is_defined() -> None:
 def test_entry_mask_sessions_weekdays_funding() -> None:
     times = T0 + HOUR * np.arange(48, dtype=np.int64)  # Monday 2024-01-01 00:00 UTC, two days
     instant_hour = (np.arange(48) + 1) % 24
-    m = entry_mask(times, HOUR, TimeFilters(sessions=((8 * 60, 16 * 60),)))
+    m = entry_mask(times, HOUR, TimeFilters(sessions=((8 * 60, 16 * 60),)))[:, 0]
     np.testing.assert_array_equal(m, (instant_hour >= 8) & (instant_hour < 16))
-    m = entry_mask(times, HOUR, TimeFilters(sessions=((22 * 60, 2 * 60),)))
+    m = entry_mask(times, HOUR, TimeFilters(sessions=((22 * 60, 2 * 60),)))[:, 0]
     np.testing.assert_array_equal(m, (instant_hour >= 22) | (instant_hour < 2))
-    m = entry_mask(times, HOUR, TimeFilters(blocked_weekdays=(0,)))  # Monday
+    m = entry_mask(times, HOUR, TimeFilters(blocked_weekdays=(0,)))[:, 0]  # Monday
     np.testing.assert_array_equal(m, np.arange(48) >= 23)  # bar 23 closes at Tuesday 00:00
-    m = entry_mask(times, HOUR, TimeFilters(funding_blackout_minutes=61))
-    np.testing.assert_array_equal(m, ~np.isin(instant_hour, [23, 0, 1, 7, 8, 9, 15, 16, 17]))
+    m = entry_mask(times, HOUR, TimeFilters(funding_blackout_minutes=61), n_assets=2)  # no history: every 8h
+    assert m.shape == (48, 2)
+    np.testing.assert_array_equal(m[:, 1], ~np.isin(instant_hour, [23, 0, 1, 7, 8, 9, 15, 16, 17]))
+
+
+# settlements of one asset: 8h, then 4h from 16:00 on day 1, then hourly from 08:00 on day 2 (Binance
+# moves a symbol's interval when its rate hits the cap); the other asset stays on 8h.
+MOVED = T0 + HOUR * np.array([0, 8, 16, 20, 24, 28, 32, *range(33, 49)], dtype=np.int64)
+STEADY_8H = T0 + HOUR * np.arange(0, 49, 8, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "blocked"),
+    [
+        # 30 min: only an entry exactly at a settlement (instants are bar closes, on the hour)
+        (30, {0: [7, 15, 19, 23, 27, 31, *range(32, 48)], 1: [7, 15, 23, 31, 39, 47]}),
+        # 61 min: the hour before and after too; from the hourly part on, every entry
+        (
+            61,
+            {
+                0: [0, 6, 7, 8, 14, 15, 16, 18, 19, 20, 22, 23, 24, 26, 27, 28, *range(30, 48)],
+                1: [0, 6, 7, 8, 14, 15, 16, 22, 23, 24, 30, 31, 32, 38, 39, 40, 46, 47],
+            },
+        ),
+    ],
+)
+def test_funding_blackout_uses_each_assets_real_settlements(minutes: int, blocked: dict[int, list[int]]) -> None:
+    times = T0 + HOUR * np.arange(48, dtype=np.int64)  # entry instants: 01:00 .. 48:00
+    m = entry_mask(times, HOUR, TimeFilters(funding_blackout_minutes=minutes), (MOVED, STEADY_8H))
+    for a, bars in blocked.items():
+        want = ~np.isin(np.arange(48), bars)
+        np.testing.assert_array_equal(m[:, a], want, err_msg=f"asset {a}")
 
 
 def test_time_filters_gate_entries_in_a_backtest() -> None:
@@ -244,6 +274,7 @@ def test_rsi_in_the_dsl_gives_the_same_results_as_before() -> None:
             "data.start=2023-01-01",
             "data.end=2023-12-31",
             "data.mark_price=false",  # the figures were pinned when funding settled at the bar open
+            "execution.liquidation_trigger=last",  # and when the last price liquidated
             "strategy.params.period=[7,14]",
             "strategy.params.lower=[25,30]",
             "leverage.value=[1,5]",
