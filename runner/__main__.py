@@ -25,6 +25,10 @@ def _validate(cfg) -> None:
     except DataFileError:  # a corrupt file: the job fails on it and is recorded FAILED; the sweep goes on
         return
     plan(spec.filters, panel.times, timeframe_ms(panel.timeframe), 0)
+    if spec.detail:
+        from runner.detail import fine_panel
+
+        fine_panel(spec.data, panel, spec.detail)
     if spec.strategy.signals is not None:
         from runner.strategy.signals_file import load_signals
 

@@ -163,6 +163,11 @@ def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, 
         initial,
         panel.bars_per_year,
     )
+    return as_records(panel, trades, equity, metrics)
+
+
+def as_records(panel: MarketPanel, trades: np.ndarray, equity: np.ndarray, metrics: np.ndarray) -> Records:
+    """The kernel's trade records and equity curve on ``panel``'s bars as polars frames."""
     times = panel.times
     tr = pl.DataFrame({name: trades[name] for name in trades.dtype.names})
     tr = tr.with_columns(

@@ -212,6 +212,20 @@ def tracking_spec(cfg: DictConfig) -> TrackingSpec:
     )
 
 
+def detail_interval(cfg: DictConfig, timeframe: str) -> str | None:
+    """``execution.detail``: None, or an interval that divides the strategy's timeframe."""
+    detail = _get(cfg, "execution.detail")
+    if detail is None:
+        return None
+    (detail,) = _choice(cfg, "execution.detail", list(TIMEFRAME_MS))
+    fine, step = TIMEFRAME_MS[detail], TIMEFRAME_MS[timeframe]
+    if fine >= step or step % fine:
+        raise ConfigError(
+            f"execution.detail={detail}: must be finer than data.timeframe={timeframe} and divide it (e.g. 1m)"
+        )
+    return detail
+
+
 def montecarlo_spec(cfg: DictConfig) -> MonteCarloSpec:
     """``montecarlo.*`` (README: Monte Carlo risk)."""
     (combos,) = _choice(cfg, "montecarlo.combos", MONTECARLO_ON)
@@ -386,6 +400,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         else 0,
         compute=compute_spec(cfg),
         montecarlo=montecarlo_spec(cfg),
+        detail=detail_interval(cfg, data.timeframe),
     )
     if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
         raise ConfigError(

@@ -9,7 +9,7 @@ import polars as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
-from runner.artifacts import record_files, series
+from runner.artifacts import record_files, series, write_compact
 from runner.backtest import COMPILE_SECONDS, Evaluation, grid_evaluation, grid_table, kernels_compiled, rank, records
 from runner.children import KIND_TAG, child_combos, child_runs
 from runner.cluster import worker_tags
@@ -18,6 +18,7 @@ from runner.config import tracking_spec, validate
 from runner.context import OPTUNA_STUDY_ENV, OPTUNA_TRIAL_ENV, OVERRIDES_ENV, job_context, run_name
 from runner.data.panel import iso, panel_for
 from runner.data.timeframes import timeframe_ms
+from runner.detail import detail_table, fine_panel, run_detail
 from runner.errors import NO_RESULT, NO_RESULT_LINE, ConfigError, PerplabError, exit_unexpected, one_line
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
@@ -264,6 +265,8 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     policy = spec.tracking.report
     pages = PageLinks(run, spec.tracking)
     risks = _monte_carlo(spec, panel, ev, best, report.survivors, run, files)
+    if spec.detail:
+        _detail(spec, panel, ev, best, run, files)
     for c in wanted:
         with_report = policy == "all" or (policy == "best" and c == best)
         prefix = "" if c == best else f"combos/{c}/"
@@ -311,6 +314,24 @@ def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run
     table = pl.DataFrame([{"combo": c, "best": c == best, **r.metrics} for c, r in out.items()])
     files["montecarlo.parquet"] = table.write_parquet
     return out
+
+
+def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, run: TrackedRun, files: dict) -> None:
+    """``execution.detail``: the best combination and ``tracking.combos`` re-simulated on the fine
+    bars (``runner.detail``); the best's ``detail_*`` metrics, every one's in ``detail.parquet``, the
+    best's fine-bar trades in ``detail/trades.parquet``."""
+    fine = fine_panel(spec.data, panel, spec.detail)
+    combos = [best, *(c for c in spec.tracking.combos if c != best)]
+    out = {}
+    with console.status(f"intrabar detail: {len(combos)} combination(s) on {spec.detail} bars"):
+        for c in combos:
+            compiled, combo = ev.compiled_for(c)
+            bar = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
+            out[c] = run_detail(compiled, panel, fine, combo, spec.initial_capital, bar)
+    run.log_metrics({k: finite(v) for k, v in out[best].deltas.items()})
+    files["detail.parquet"] = detail_table(out, best).write_parquet
+    trades = out[best].fine.trades
+    files["detail/trades.parquet"] = lambda p: write_compact(trades, p)
 
 
 def _combo_files(

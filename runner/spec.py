@@ -112,6 +112,7 @@ class RunSpec:
     vol_period: int = 0  # ATR period of volatility-target sizing (0: not used)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     montecarlo: MonteCarloSpec = field(default_factory=MonteCarloSpec)
+    detail: str | None = None  # execution.detail: the fine bars' interval (runner.detail)
 
     @property
     def axes(self) -> list[Axis]:

@@ -212,7 +212,7 @@ BAR_ARRAYS = (
     *("times", "open", "high", "low", "close", "volume", "tradable", "funding", "settle"),
     *("liq_open", "liq_high", "liq_low", "stop_open", "stop_high", "stop_low"),
 )
-_RECENT: dict[tuple, MarketPanel] = {}  # the panels this process built last (pre-flight -> first job)
+_RECENT: dict[tuple, MarketPanel] = {}  # the two panels this process built last (pre-flight -> first job)
 
 
 def _files_key(spec: DataSpec) -> tuple:
@@ -232,7 +232,8 @@ def panel_for(spec: DataSpec) -> MarketPanel:
     key = (spec, _files_key(spec))
     if key not in _RECENT:
         panel = build_panel(spec)
-        _RECENT.clear()  # keep one: a sweep over windows must not hold every panel
+        while len(_RECENT) >= 2:  # a job's panel and its detail panel; a sweep must not hold every one
+            del _RECENT[next(iter(_RECENT))]
         _RECENT[key] = panel
     return _RECENT[key]
 

@@ -223,6 +223,13 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     )
     run("stops on the bid", ["execution.stop_trigger=bid"], "execution.stop_trigger='bid': valid: mark, last")
     run("Monte Carlo for all", ["montecarlo.combos=all"], "montecarlo.combos='all': valid: best, pareto, none")
+    run("detail as coarse as the bars", ["execution.detail=1h"], "execution.detail=1h: must be finer than")
+    run("detail without 1m klines", ["execution.detail=1m", "data.symbols=[ETHUSDT]"], "no 1m klines for ETHUSDT")
+    run(
+        "detail outside the 1m slice",
+        ["execution.detail=1m", "data.symbols=[BTCUSDT]", "data.start=2025-05-01", "data.end=2025-06-10"],
+        "execution.detail=1m: the 1m klines cover 2025-05-25T10:33Z to",
+    )
     run("ten Monte Carlo paths", ["montecarlo.paths=10"], "montecarlo.paths=10")
     run("a zero block", ["montecarlo.block_bars=0"], "montecarlo.block_bars=0")
     run("direction", ["strategy.direction=sideways"], "strategy.direction='sideways': valid: long, short, both")
