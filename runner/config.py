@@ -226,6 +226,17 @@ def detail_interval(cfg: DictConfig, timeframe: str) -> str | None:
     return detail
 
 
+def latency(cfg: DictConfig, timeframe: str) -> float:
+    """``latency.ms``: 0, or a delay below one bar that ``execution.detail`` can place orders by."""
+    ms = _scalar(cfg, "latency.ms", 0.0, float(TIMEFRAME_MS[timeframe] - 1))
+    if ms > 0 and _get(cfg, "execution.detail") is None:
+        raise ConfigError(
+            f"latency.ms={ms:g}: delays market orders between sub-bars, so it needs execution.detail "
+            "(e.g. execution.detail=1m); or latency=none"
+        )
+    return float(ms)
+
+
 def montecarlo_spec(cfg: DictConfig) -> MonteCarloSpec:
     """``montecarlo.*`` (README: Monte Carlo risk)."""
     (combos,) = _choice(cfg, "montecarlo.combos", MONTECARLO_ON)
@@ -401,6 +412,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         compute=compute_spec(cfg),
         montecarlo=montecarlo_spec(cfg),
         detail=detail_interval(cfg, data.timeframe),
+        latency_ms=latency(cfg, data.timeframe),
     )
     if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):
         raise ConfigError(

@@ -65,24 +65,28 @@ def fine_panel(spec: DataSpec, panel: MarketPanel, detail: str) -> MarketPanel:
     return fine
 
 
-def fine_program(compiled: Compiled, panel: MarketPanel, fine: MarketPanel, c: int, initial: float):
-    """Combination ``c`` as a one-combination program on the fine bars and its parameter row."""
+def fine_program(compiled: Compiled, panel: MarketPanel, fine: MarketPanel, c: int, initial: float, delay: int = 0):
+    """Combination ``c`` as a one-combination program on the fine bars and its parameter row; its
+    market orders decided at a strategy bar's close reach the exchange ``delay`` fine bars later
+    (``latency.ms``), so they fill at the open after that."""
     k = fine.n_bars // panel.n_bars
+    at = k - 1 + delay  # the fine bar whose close acts on a strategy bar's decisions
     prog = compiled.program()
     params = compiled.params
     flags, _ = signal_targets(c, compiled.market(panel), prog, params, initial, panel.bars_per_year)
     placed = np.zeros((E.N_GROUPS, fine.n_bars, fine.n_assets))
-    placed[:, k - 1 :: k, :] = flags  # decided at the strategy bar's close: its last fine bar
+    n_placed = len(range(at, fine.n_bars, k))
+    placed[:, at::k, :] = flags[:, :n_placed]  # decided at the strategy bar's close (its last fine bar)
     stop_cols = prog.stop_cols[c]
     used = sorted({int(col) for col in stop_cols if col >= 0})
     columns = np.concatenate([placed, *(prog.ind[col].repeat(k, 0)[None] for col in used)]) if used else placed
     out = group_program(columns)
     entry_ok = np.zeros((fine.n_bars, fine.n_assets), dtype=np.bool_)
-    entry_ok[k - 1 :: k] = prog.entry_ok
+    entry_ok[at::k] = prog.entry_ok[:n_placed]
     remap = {col: E.N_GROUPS + j for j, col in enumerate(used)}
     out = out._replace(
         entry_ok=entry_ok,
-        warm=(prog.warm[c] * k + k - 1)[None].astype(np.int64),
+        warm=(prog.warm[c] * k + at)[None].astype(np.int64),
         stop_cols=np.array([[remap.get(int(col), -1) for col in stop_cols]], dtype=np.int64),
     )
     row = params[c : c + 1].copy()
@@ -92,10 +96,18 @@ def fine_program(compiled: Compiled, panel: MarketPanel, fine: MarketPanel, c: i
 
 
 def run_detail(
-    compiled: Compiled, panel: MarketPanel, fine: MarketPanel, c: int, initial: float, bar: Records
+    compiled: Compiled,
+    panel: MarketPanel,
+    fine: MarketPanel,
+    c: int,
+    initial: float,
+    bar: Records,
+    latency_ms: float = 0.0,
 ) -> Detail:
-    """Combination ``c`` on the fine bars, against its bar-level records ``bar``."""
-    prog, row = fine_program(compiled, panel, fine, c, initial)
+    """Combination ``c`` on the fine bars, against its bar-level records ``bar``; signal orders late by
+    ``latency_ms`` (whole fine bars: a latency shorter than one moves nothing)."""
+    delay = int(latency_ms // timeframe_ms(fine.timeframe))
+    prog, row = fine_program(compiled, panel, fine, c, initial, delay)
     market = compiled.market(fine)
     metrics, _ = simulate_grid(market, prog, row, 0, 1, initial, fine.bars_per_year, np.zeros(0, np.int64), 0)
     trades, equity, m = simulate_records(

@@ -327,7 +327,7 @@ def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, run: TrackedRun, fi
         for c in combos:
             compiled, combo = ev.compiled_for(c)
             bar = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
-            out[c] = run_detail(compiled, panel, fine, combo, spec.initial_capital, bar)
+            out[c] = run_detail(compiled, panel, fine, combo, spec.initial_capital, bar, spec.latency_ms)
     run.log_metrics({k: finite(v) for k, v in out[best].deltas.items()})
     files["detail.parquet"] = detail_table(out, best).write_parquet
     trades = out[best].fine.trades

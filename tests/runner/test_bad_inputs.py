@@ -224,6 +224,8 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     run("stops on the bid", ["execution.stop_trigger=bid"], "execution.stop_trigger='bid': valid: mark, last")
     run("Monte Carlo for all", ["montecarlo.combos=all"], "montecarlo.combos='all': valid: best, pareto, none")
     run("detail as coarse as the bars", ["execution.detail=1h"], "execution.detail=1h: must be finer than")
+    run("latency without detail", ["latency=retail"], "latency.ms=200: delays market orders between sub-bars")
+    run("latency of an hour", ["latency.ms=3600000", "execution.detail=1m"], "latency.ms=3600000")
     run("detail without 1m klines", ["execution.detail=1m", "data.symbols=[ETHUSDT]"], "no 1m klines for ETHUSDT")
     run(
         "detail outside the 1m slice",

@@ -37,6 +37,12 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
             check(f"{group}={option}")
         assert check(f"{group}={option}", "strategy=ema_cross").n_combos >= 1
         return
+    if group == "latency" and option != "none":  # delays orders between the sub-bars of execution.detail
+        with pytest.raises(ConfigError, match="latency.ms=.*: delays market orders between sub-bars"):
+            check(f"{group}={option}")
+        spec = check(f"{group}={option}", "execution.detail=5m")
+        assert spec.latency_ms > 0 and spec.detail == "5m"
+        return
     spec = check(f"{group}={option}")
     assert spec.n_combos >= 1
 

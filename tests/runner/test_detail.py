@@ -148,7 +148,9 @@ def _real(*overrides: str):
     metrics = run_grid(panel, compiled, spec.initial_capital, progress=False)[0]
     bar = records(panel, compiled, spec.initial_capital, 0, int(metrics[0, 9]))
     fine = fine_panel(spec.data, panel, "1m")
-    return run_detail(compiled, panel, fine, 0, spec.initial_capital, bar), panel, fine
+    detail = run_detail(compiled, panel, fine, 0, spec.initial_capital, bar)
+    detail.compiled = compiled
+    return detail, panel, fine
 
 
 def test_a_path_independent_strategy_gives_the_bar_level_trades_exactly() -> None:
@@ -189,3 +191,20 @@ def test_a_run_with_detail_logs_its_deltas(tmp_path) -> None:
     assert "detail_delta_total_return" in run.data.metrics and "detail_delta_stop_loss" in run.data.metrics
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"detail.parquet", "detail"} <= names
+
+
+@pytest.mark.parametrize(("latency_ms", "delay"), [(1, 0), (20, 0), (100, 0), (200, 0), (90_000, 1), (185_000, 3)])
+def test_latency_moves_signal_orders_by_whole_minutes(latency_ms: float, delay: int) -> None:
+    """The presets (1-200 ms) never cross a minute: the trades are the bar-level ones; a custom latency
+    of 1.5 (3.08) minutes fills each signal order at the open of the second (fourth) minute."""
+    base, panel, fine = _real()
+    late = run_detail(base.compiled, panel, fine, 0, 10_000.0, base.bar, latency_ms)
+    got = late.fine.trades
+    assert got.height == base.fine.trades.height
+    assert (got["entry_bar"] == base.bar.trades["entry_bar"] * 60 + delay).all()
+    opens = fine.open[got["entry_bar"].to_numpy(), 0]  # filled there, less the 1 bp slippage of fees=vip0
+    np.testing.assert_allclose(got["entry_price"] / opens, 1.0 + 1e-4 * np.where(got["side"] == "long", 1, -1))
+    if delay == 0:
+        assert got.equals(base.fine.trades)
+    else:
+        assert late.deltas["detail_delta_total_return"] != 0.0
