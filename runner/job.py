@@ -22,6 +22,7 @@ from runner.detail import detail_table, fine_panel, run_detail
 from runner.errors import NO_RESULT, NO_RESULT_LINE, ConfigError, PerplabError, exit_unexpected, one_line
 from runner.filters.outcome import Context
 from runner.filters.pipeline import Plan, evaluate, lookback, plan
+from runner.funding_caps import beyond_caps
 from runner.html_report import combination_report, search_page
 from runner.montecarlo import Risk, risk
 from runner.plotly_assets import PageLinks
@@ -193,9 +194,11 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     console.print(run_header(spec), highlight=False, markup=False, soft_wrap=True)
     with console.status("loading market data"):
         panel = panel_for(spec.data)
-    for warning in (*spec.instruments.warnings, *panel.warnings) if spec.instruments else panel.warnings:
+    over, cap_warnings = beyond_caps(panel, spec.instruments.tiers) if spec.instruments else ({}, [])
+    for warning in (*spec.instruments.warnings, *panel.warnings, *cap_warnings) if spec.instruments else panel.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     _log_data(spec, panel, run)
+    run.set_tags({f"funding_beyond_cap.{s}": str(n) for s, n in over.items()})
     if not kernels_compiled():
         console.print(
             f"compiling kernels: first run only, about {COMPILE_SECONDS} s (cached in kernels/__pycache__)",

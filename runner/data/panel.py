@@ -81,6 +81,7 @@ class MarketPanel:
     stop_low: np.ndarray | None = None
     mark_coverage: dict[str, float] = field(default_factory=dict)  # bars triggered by the mark, per symbol
     settlements: tuple[np.ndarray, ...] = ()  # each symbol's funding settlement instants (ms), by its history
+    funding_events: tuple[np.ndarray, ...] = ()  # each symbol's charged events ``(m, 2)``: time (ms), rate
 
     def __post_init__(self) -> None:
         for prefix in ("liq", "stop"):
@@ -271,11 +272,15 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
     funding = np.zeros((n, k))
     coverage: dict[str, float] = {}
     settlements: list[np.ndarray] = []
+    events: list[np.ndarray] = []
     if spec.funding:
         for a, symbol in enumerate(spec.symbols):
-            rates, frac, first_missing, path, sha, instants = _funding_for(spec, symbol, times, tradable[:, a], step)
+            rates, frac, first_missing, path, sha, instants, charged = _funding_for(
+                spec, symbol, times, tradable[:, a], step
+            )
             funding[:, a] = rates
             settlements.append(instants)
+            events.append(charged)
             coverage[symbol] = frac
             if path is not None:
                 sources[str(path.relative_to(spec.root))] = sha
@@ -338,6 +343,7 @@ def build_panel(spec: DataSpec, report=None) -> MarketPanel:
         **triggers,
         mark_coverage=mark_coverage,
         settlements=tuple(settlements),
+        funding_events=tuple(events),
     )
 
 
@@ -432,7 +438,8 @@ def _mark_settle(spec: DataSpec, symbol: str, times: np.ndarray, rates: np.ndarr
 
 def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.ndarray, step: int):
     """Per-bar funding rates for one symbol, the covered fraction, the first uncovered settlement, the
-    file and its sha256, and every settlement instant of its listed bars.
+    file and its sha256, every settlement instant of its listed bars, and the charged events (time,
+    rate).
 
     An event at time ``e`` is charged on the first bar whose open is at or after ``e``, before
     that bar's fills: exactly the positions held through the settlement instant pay. Settlements
@@ -444,14 +451,14 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
     rates = np.zeros(n)
     listed = np.nonzero(tradable)[0]
     if listed.size == 0:
-        return rates, 1.0, "", None, "", np.zeros(0, dtype=np.int64)
+        return rates, 1.0, "", None, "", np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     life_lo = int(times[listed[0]])
     life_hi = int(times[listed[-1]]) + step
     path = funding_path(spec.root, symbol)
     if not path.is_file():
         expected = schedule(np.zeros(0, dtype=np.int64), np.zeros(0), life_lo, life_hi)
         first_missing = iso(int(expected[0])) if expected.size else ""
-        return rates, 0.0 if expected.size else 1.0, first_missing, None, "", expected
+        return rates, 0.0 if expected.size else 1.0, first_missing, None, "", expected, np.zeros((0, 2))
     events, sha = read_funding(path, spec.cache_dir)
     all_t = events["time"].to_numpy()
     hours = interval_hours(all_t, events["interval_hours"].fill_null(0).to_numpy())
@@ -465,4 +472,5 @@ def _funding_for(spec: DataSpec, symbol: str, times: np.ndarray, tradable: np.nd
     covered = np.isin(expected, ev_t)
     frac = float(covered.mean()) if expected.size else 1.0
     first_missing = iso(int(expected[~covered][0])) if (~covered).any() else ""
-    return rates, frac, first_missing, path, sha, expected
+    charged = np.column_stack([ev_t[ok], ev_r[ok]]).astype(np.float64)
+    return rates, frac, first_missing, path, sha, expected, charged
