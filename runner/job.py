@@ -324,6 +324,8 @@ def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, run: TrackedRun, fi
     bars (``runner.detail``); the best's ``detail_*`` metrics, every one's in ``detail.parquet``, the
     best's fine-bar trades in ``detail/trades.parquet``."""
     fine = fine_panel(spec.data, panel, spec.detail)
+    for warning in fine.warnings:
+        console.print(f"[yellow]warning:[/yellow] intrabar detail: {warning}", highlight=False)
     combos = [best, *(c for c in spec.tracking.combos if c != best)]
     out = {}
     with console.status(f"intrabar detail: {len(combos)} combination(s) on {spec.detail} bars"):

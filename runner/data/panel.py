@@ -376,7 +376,7 @@ def _triggers(spec, times, cols, tradable, step, sources, warnings) -> tuple[dic
             first = iso(int(times[np.nonzero(live & ~covered)[0][0]]))
             warnings.append(
                 f"{symbol}: the mark price covers {coverage[symbol]:.1%} of its bars (first uncovered {first}"
-                f"{'; ' + why if why else ''}); {used} use the last price there"
+                f"{'; ' + why if why else ''}); {used} {'uses' if used == 'liquidation' else 'use'} the last price there"
             )
     out = {}
     for prefix, trigger in (("liq", spec.liquidation_trigger), ("stop", spec.stop_trigger)):
