@@ -374,9 +374,10 @@ def _triggers(spec, times, cols, tradable, step, sources, warnings) -> tuple[dic
                 k for k, v in (("liquidation", spec.liquidation_trigger), ("stops", spec.stop_trigger)) if v == "mark"
             )
             first = iso(int(times[np.nonzero(live & ~covered)[0][0]]))
+            verb = "uses" if used == "liquidation" else "use"
             warnings.append(
                 f"{symbol}: the mark price covers {coverage[symbol]:.1%} of its bars (first uncovered {first}"
-                f"{'; ' + why if why else ''}); {used} {'uses' if used == 'liquidation' else 'use'} the last price there"
+                f"{'; ' + why if why else ''}); {used} {verb} the last price there"
             )
     out = {}
     for prefix, trigger in (("liq", spec.liquidation_trigger), ("stop", spec.stop_trigger)):
