@@ -127,6 +127,9 @@ def test_same_seed_same_numbers_other_seed_others() -> None:
 
 
 def test_ten_thousand_full_length_paths_stay_within_500_mb() -> None:
+    """A fresh process (the kernel from the on-disk cache this test fills first, so that compiling
+    is not what is measured) runs 10,000 paths of 52,608 bars within 500 MB peak RSS."""
+    path_statistics(np.zeros(10), 10, 24.0, 8760.0, 0, np.empty((1, 3)))
     code = textwrap.dedent(
         """
         import resource
