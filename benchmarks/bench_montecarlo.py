@@ -23,7 +23,8 @@ def main() -> None:
     n = 52_608
     equity = 10_000 * np.cumprod(1 + rng.normal(0.00005, 0.004, n))
     times = 1_577_836_800_000 + H * np.arange(n)
-    trades = pl.DataFrame({"exit_bar": np.arange(0, n, 20), "net_pnl": rng.normal(2.0, 80.0, n // 20)})
+    exits = np.arange(0, n, 20)
+    trades = pl.DataFrame({"exit_bar": exits, "net_pnl": rng.normal(2.0, 80.0, exits.size)})
     spec = MonteCarloSpec(paths=args.paths)
     risk(equity[:500], times[:500], H, trades.head(10), 10_000.0, 8760.0, MonteCarloSpec(paths=300))  # compile
     t = time.perf_counter()
