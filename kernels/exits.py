@@ -164,7 +164,7 @@ def bar_exits(c, t, mkt, pos, acc, p, px, record, trades, orders):
                 target_hit(c, a, t, bar.open, bar.high, bar.low, pos, acc, p, record, trades)
     if not cross:
         return
-    liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades)
+    liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades, orders.tiers)
     for a in range(pos.shape[0]):  # take-profits and the trail, only where the bar reached them
         qty = pos[a, S_QTY]
         if qty == 0.0 or not tradable[t, a]:

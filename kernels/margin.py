@@ -62,7 +62,7 @@ def entry_liquidation_price(qty, price, margin, tiers, p):
 
 
 @njit(cache=True, inline="always")
-def settle_funding(a, t, mkt, pos, acc, p):
+def settle_funding(a, t, mkt, pos, acc, p, tiers):
     """Funding of bar ``t`` on position ``a`` (``qty * settle * rate``; positive rate: longs pay), from
     the wallet; isolated, also from the position's margin, which moves its liquidation price."""
     rate = mkt.funding[t, a]
@@ -74,7 +74,19 @@ def settle_funding(a, t, mkt, pos, acc, p):
         pos[a, S_FUNDING] += pay
         if not is_cross(p):
             pos[a, S_MARGIN] -= pay
-            pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], mkt.tiers[a])
+            pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], tiers[a])
+
+
+@njit(cache=True)
+def rebracket(pos, p, tiers):
+    """New brackets in force (``Market.rules_row`` moved): each isolated position's liquidation price
+    under them (the exchange applies its current table to open positions; cross needs nothing)."""
+    if is_cross(p):
+        return
+    for a in range(pos.shape[0]):
+        qty = pos[a, S_QTY]
+        if qty != 0.0:
+            pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], tiers[a])
 
 
 @njit(cache=True)
@@ -85,7 +97,7 @@ def liquidate_position(c, a, t, price, pos, acc, p, record, trades):
 
 
 @njit(cache=True, inline="always")
-def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades):
+def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades, tiers):
     """Events 1-2 of bar ``t``: each position settles funding; isolated, a position whose liquidation
     price the bar opens beyond is liquidated at that open (right after its own funding); cross, the
     account is liquidated when its margin balance at the opens is at or below its maintenance. The
@@ -97,32 +109,32 @@ def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades):
         qty = pos[a, S_QTY]
         if qty == 0.0:
             continue
-        settle_funding(a, t, mkt, pos, acc, p)
+        settle_funding(a, t, mkt, pos, acc, p, tiers)
         if mkt.tradable[t, a] and not cross:
             o = mkt.liq_open[t, a]
             liq = pos[a, S_LIQ]
             if (qty > 0.0 and o <= liq) or (qty < 0.0 and o >= liq):
                 liquidate_position(c, a, t, o, pos, acc, p, record, trades)
-    if cross and acc[A_OPEN] > 0.0 and cross_liquidated(t, True, mkt, pos, acc, px):
-        cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, mkt.tiers)
+    if cross and acc[A_OPEN] > 0.0 and cross_liquidated(t, True, mkt, pos, acc, px, tiers):
+        cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
 @njit(cache=True)
-def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades):
+def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades, tiers):
     """Cross: after every position's stops, liquidate the account when its margin balance with every
     position at its bar's worst price is at or below its maintenance. (Isolated positions meet their
     liquidation price inside ``kernels.exits``, between their stop and their take-profit.)"""
-    if is_cross(p) and cross_liquidated(t, False, mkt, pos, acc, px):
-        cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, mkt.tiers)
+    if is_cross(p) and cross_liquidated(t, False, mkt, pos, acc, px, tiers):
+        cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
 @njit(cache=True)
-def cross_liquidated(t, at_open, mkt, pos, acc, px):
+def cross_liquidated(t, at_open, mkt, pos, acc, px, tiers):
     """Whether the cross account is liquidated on bar ``t`` at the opens (``at_open``) or with every
     position at its worst price of the bar, in the price that triggers liquidation (``Market.liq_*``);
     ``px`` receives each position's fill price."""
     open_, high, low, close = mkt.liq_open, mkt.liq_high, mkt.liq_low, mkt.close
-    tradable, tiers = mkt.tradable, mkt.tiers
+    tradable = mkt.tradable
     n_assets = pos.shape[0]
     balance = acc[A_WALLET]
     maint = 0.0

@@ -47,8 +47,9 @@ from kernels.enums import (
 class Market(NamedTuple):
     """The market panel: ``(n_bars, n_assets)`` price, volume and funding panels, the prices that
     trigger liquidations and stops (the same arrays as ``open``/``high``/``low`` when those trigger),
-    a UTC day number per bar, maintenance brackets ``(n_assets, n_tiers, N_TIER)`` and lot filters
-    ``(n_assets, N_LOT)``."""
+    a UTC day number per bar, maintenance brackets and lot filters of each era of exchange rules
+    stacked (one era: ``(n_assets, n_tiers, N_TIER)`` and ``(n_assets, N_LOT)``) and the era's first
+    row in force at each bar (``rules_row``: era x n_assets; all 0 with one era)."""
 
     open: np.ndarray
     high: np.ndarray
@@ -65,8 +66,9 @@ class Market(NamedTuple):
     stop_high: np.ndarray
     stop_low: np.ndarray
     day: np.ndarray  # (n_bars,) int64
-    tiers: np.ndarray
-    lots: np.ndarray
+    tiers: np.ndarray  # (n_eras * n_assets, n_tiers, N_TIER): era e's brackets in rows e * n_assets ...
+    lots: np.ndarray  # (n_eras * n_assets, N_LOT): likewise
+    rules_row: np.ndarray  # (n_bars,) int64: the first row of ``tiers``/``lots`` in force at each bar
 
 
 class Program(NamedTuple):

@@ -62,7 +62,7 @@ from kernels.enums import (
     S_QTY,
 )
 from kernels.exits import bar_exits
-from kernels.margin import liquidate_at_open
+from kernels.margin import liquidate_at_open, rebracket
 from kernels.metrics import advance, bar_return, block_update, finish, remember, start_curve
 from kernels.orders import Pending, exit_all, fill_pending, market_exit, no_pending, wanted_sides
 from kernels.program import Orders
@@ -154,10 +154,24 @@ def run_bars(
     use_blocks = blk.shape[0] > 0
     held = 0.0  # asset-bars held over the close
     is_halted = False
+    row = mkt.rules_row[0] if n_bars > 0 else 0  # the exchange rules in force: rows of mkt.tiers / lots
+    orders = Orders(
+        orders.ind, orders.stop_col, orders.volume, mkt.tiers[row : row + n_assets], mkt.lots[row : row + n_assets]
+    )
     for t in range(n_bars):
         last = t == n_bars - 1
+        if mkt.rules_row[t] != row:  # new brackets and lot filters from this bar on
+            row = mkt.rules_row[t]
+            orders = Orders(
+                orders.ind,
+                orders.stop_col,
+                orders.volume,
+                mkt.tiers[row : row + n_assets],
+                mkt.lots[row : row + n_assets],
+            )
+            rebracket(pos, p, orders.tiers)
         # 1-2. funding at the settlement instant, then liquidation at the open
-        liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades)
+        liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades, orders.tiers)
         # 3. orders from the previous bar fill at this open
         fill_pending(c, t, mkt, pos, acc, p, pending, record, trades, orders)
         # 4. stops, liquidation and take-profit inside the bar

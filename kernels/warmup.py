@@ -32,6 +32,7 @@ def warmup() -> None:
         day=day,
         tiers=flat_tiers(k),
         lots=no_lots(k),
+        rules_row=np.zeros(n, np.int64),
     )
     simulate_grid(mkt, prog, params, 0, 1, 1000.0, 8760.0, np.zeros(n, np.int64), 1)
     simulate_records(0, 0, mkt, prog, params, 1000.0, 8760.0)

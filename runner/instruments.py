@@ -11,6 +11,7 @@ import numpy as np
 
 from kernels import enums as E
 from runner.data.paths import instruments_path
+from runner.data.timeframes import parse_utc
 from runner.errors import ConfigError
 
 LOT_KEYS = ("qty_step", "min_qty", "min_notional")
@@ -29,6 +30,16 @@ class Instruments:
     sources: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     resolved: dict[str, dict] = field(default_factory=dict)
+    # point in time: era e >= 1 starts at era_starts[e - 1] (ms); era 0 (before the first known date)
+    # has the rules above; rows e * n_assets .. of era_tiers / era_lots hold era e's
+    era_starts: tuple[int, ...] = ()
+    era_tiers: np.ndarray | None = None
+    era_lots: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.era_tiers is None:
+            object.__setattr__(self, "era_tiers", self.tiers)
+            object.__setattr__(self, "era_lots", self.lots)
 
 
 def _number(value: object, key: str, lo: float = 0.0) -> float:
@@ -62,6 +73,52 @@ def _brackets(rows: object, key: str) -> np.ndarray:
     return out
 
 
+def _history(rule: Mapping, s: str, brackets: object, lot: list[float]) -> list[tuple[int, np.ndarray, list[float]]]:
+    """``exchange.symbols.<s>.history``: ``(since ms, brackets, lot filters)`` of each later era, each
+    inheriting what it does not give from the one before (the first from today's rules)."""
+    raw = rule.get("history") if rule is not None else None
+    if raw is None:
+        return []
+    key = f"exchange.symbols.{s}.history"
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{key}: must be a list of {{since: YYYY-MM-DD, brackets: [...], qty_step: ...}}")
+    out, prev_ms = [], None
+    for i, entry in enumerate(raw):
+        where = f"{key}[{i}]"
+        if not isinstance(entry, Mapping) or "since" not in entry:
+            raise ConfigError(f"{where}: must be a mapping with since: YYYY-MM-DD and the rules that changed")
+        unknown = sorted(set(entry) - {"since", "brackets", *LOT_KEYS})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; valid: since, brackets, {', '.join(LOT_KEYS)}")
+        since = parse_utc(entry["since"], f"{where}.since")
+        if prev_ms is not None and since <= prev_ms:
+            raise ConfigError(f"{where}.since={entry['since']}: must be after the previous entry's")
+        brackets = entry.get("brackets", brackets)
+        tiers = _brackets(brackets, f"{where}.brackets")
+        lot = [_number(entry.get(k, lot[j]), f"{where}.{k}") for j, k in enumerate(LOT_KEYS)]
+        out.append((since, tiers, lot))
+        prev_ms = since
+    return out
+
+
+def _eras(tiers: list, lots: list, histories: list) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Every symbol's rules in each era (a change of any symbol starts one), stacked era by era."""
+    starts = sorted({since for h in histories for since, _, _ in h})
+    era_t, era_l = [list(tiers)], [list(lots)]
+    for start in starts:
+        row_t, row_l = [], []
+        for a, h in enumerate(histories):
+            in_force = [e for e in h if e[0] <= start]
+            row_t.append(in_force[-1][1] if in_force else tiers[a])
+            row_l.append(in_force[-1][2] if in_force else lots[a])
+        era_t.append(row_t)
+        era_l.append(row_l)
+    width = max(len(t) for row in era_t for t in row)
+    padded = [np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for row in era_t for t in row]
+    flat_lots = np.array([lot for row in era_l for lot in row], dtype=np.float64)
+    return tuple(starts), np.ascontiguousarray(np.stack(padded)), np.ascontiguousarray(flat_lots)
+
+
 def data_rules(root: Path | None) -> tuple[dict[str, dict], str]:
     """Rules per symbol from the data root's ``instruments.json`` (exchangeInfo) and its date."""
     path = instruments_path(root) if root is not None else None
@@ -89,7 +146,7 @@ def instruments(exchange: object, symbols: tuple[str, ...], root: Path | None = 
     if lot_source not in LOT_SOURCES:
         raise ConfigError(f"exchange.lot_source={lot_source!r}: valid: {', '.join(LOT_SOURCES)}")
     downloaded, when = data_rules(root) if lot_source == "data" else ({}, "")
-    tiers, lots, sources, warnings, resolved = [], [], {}, [], {}
+    tiers, lots, sources, warnings, resolved, histories = [], [], {}, [], {}, []
     for s in symbols:
         rule = table.get(s)
         if rule is not None and not isinstance(rule, Mapping):
@@ -118,14 +175,24 @@ def instruments(exchange: object, symbols: tuple[str, ...], root: Path | None = 
             lot = [_number(rule.get(k, 0.0), f"exchange.symbols.{s}.{k}") for k in LOT_KEYS]
             l_src = "config"
         lots.append(lot)
+        history = _history(rule, s, brackets, lot)
+        histories.append(history)
         sources[s] = f"brackets: {b_src}; lots: {l_src}"
         resolved[s] = {**dict(zip(LOT_KEYS, lot, strict=True)), "brackets": brackets}
+        if history:
+            first = datetime.fromtimestamp(history[0][0] / 1000, tz=UTC).strftime("%Y-%m-%d")
+            sources[s] += f"; {len(history)} changes from {first} (before: today's rules)"
+            resolved[s]["history"] = rule["history"]
     width = max(len(t) for t in tiers)
     padded = np.stack([np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for t in tiers])
+    starts, era_tiers, era_lots = _eras(tiers, lots, histories)
     return Instruments(
         np.ascontiguousarray(padded),
         np.ascontiguousarray(np.array(lots, dtype=np.float64)),
         sources,
         tuple(warnings),
         resolved,
+        era_starts=starts,
+        era_tiers=era_tiers if starts else None,
+        era_lots=era_lots if starts else None,
     )

@@ -7,7 +7,7 @@ adds what every program derives the same way: each combination's warm-up bar per
 symbols' brackets and lot filters.
 """
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -34,8 +34,9 @@ class Compiled:
     axes: list[Axis]
     grid_idx: np.ndarray  # (n_combos, n_axes)
     columns: list[str]  # description of each column of ``ind``
-    tiers: np.ndarray  # (n_assets, n_tiers, N_TIER) maintenance brackets
-    lots: np.ndarray  # (n_assets, N_LOT) lot filters
+    tiers: np.ndarray  # (n_eras * n_assets, n_tiers, N_TIER) maintenance brackets, era by era
+    lots: np.ndarray  # (n_eras * n_assets, N_LOT) lot filters, era by era
+    rule_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # eras 1.. start (ms)
 
     @property
     def n_combos(self) -> int:
@@ -87,7 +88,13 @@ class Compiled:
             day=panel.days,
             tiers=self.tiers,
             lots=self.lots,
+            rules_row=self.rules_rows(panel.times, panel.n_assets),
         )
+
+    def rules_rows(self, times: np.ndarray, n_assets: int) -> np.ndarray:
+        """The first row of ``tiers``/``lots`` in force at each bar's open (era x n_assets)."""
+        era = np.searchsorted(self.rule_starts, times, side="right")
+        return np.ascontiguousarray(era * n_assets, dtype=np.int64)
 
 
 @dataclass
@@ -188,8 +195,10 @@ def assemble(
     warm-up bars they and the stops need, and the brackets and lot filters of ``spec``'s symbols."""
     tables = rows.tables()
     ind = np.ascontiguousarray(ind)
+    starts = np.zeros(0, np.int64)
     if spec.instruments is not None:
-        tiers, lots = spec.instruments.tiers, spec.instruments.lots
+        tiers, lots = spec.instruments.era_tiers, spec.instruments.era_lots
+        starts = np.asarray(spec.instruments.era_starts, dtype=np.int64)
     else:
         tiers, lots = flat_tiers(panel.n_assets), no_lots(panel.n_assets)
     return Compiled(
@@ -204,4 +213,5 @@ def assemble(
         columns=columns,
         tiers=tiers,
         lots=lots,
+        rule_starts=starts,
     )

@@ -56,6 +56,9 @@ class Scenario:
     mark: list[list[tuple[float, float, float, float]]] | None = None  # mark-price candles (None: = last)
     liquidation_trigger: str = "mark"  # mark | last (the mark is the last price without ``mark``)
     stop_trigger: str = "last"
+    later_tiers: list[list[tuple[float, float, float, float]]] | None = None  # brackets from bar ``rules_from``
+    later_lots: list[tuple[float, float, float]] | None = None  # lot filters from bar ``rules_from``
+    rules_from: int = 0
 
 
 def check_candles(s: Scenario) -> None:
@@ -64,6 +67,16 @@ def check_candles(s: Scenario) -> None:
         for a, bars in enumerate(candles):
             for t, (o, h, lo, c) in enumerate(bars):
                 assert lo <= min(o, c) and max(o, c) <= h, f"{name} asset {a} bar {t}: impossible candle"
+
+
+def _tiers(rows: list[list[tuple[float, float, float, float]]]) -> np.ndarray:
+    """Per asset ``(cap, mmr, cum, max_lev)`` rows, padded with each asset's last."""
+    width = max(len(t) for t in rows)
+    return np.array([list(t) + [t[-1]] * (width - len(t)) for t in rows], dtype=np.float64)
+
+
+def _pad(tiers: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([tiers, np.repeat(tiers[:, -1:], width - tiers.shape[1], axis=1)], axis=1)
 
 
 def _ohlc(candles) -> list[np.ndarray]:
@@ -126,14 +139,17 @@ def arrays(s: Scenario):
     params[0, E.P_STOP_LOSS] = s.stop_loss
     params[0, E.P_TAKE_PROFIT] = s.take_profit
     params[0, E.P_TRAILING_STOP] = s.trailing_stop
-    if s.tiers is None:
-        tiers = flat_tiers(n_assets, s.mmr, s.maint_amount)
-    else:
-        width = max(len(t) for t in s.tiers)
-        tiers = np.array([list(t) + [t[-1]] * (width - len(t)) for t in s.tiers], dtype=np.float64)
+    tiers = flat_tiers(n_assets, s.mmr, s.maint_amount) if s.tiers is None else _tiers(s.tiers)
     lots = no_lots(n_assets) if s.lots is None else np.array(s.lots, dtype=np.float64)
     volume = np.ones((n, n_assets)) if s.volume is None else np.asarray(s.volume, dtype=np.float64).T.copy()
     day = np.zeros(n, np.int64) if s.day is None else np.asarray(s.day, dtype=np.int64)
+    rules_row = np.zeros(n, np.int64)
+    if s.later_tiers is not None or s.later_lots is not None:  # a second era of exchange rules
+        later = tiers if s.later_tiers is None else _tiers(s.later_tiers)
+        width = max(tiers.shape[1], later.shape[1])
+        tiers = np.concatenate([_pad(tiers, width), _pad(later, width)])
+        lots = np.concatenate([lots, lots if s.later_lots is None else np.array(s.later_lots, dtype=np.float64)])
+        rules_row[s.rules_from :] = n_assets
     mkt = Market(
         open=o,
         high=h,
@@ -152,6 +168,7 @@ def arrays(s: Scenario):
         day=day,
         tiers=tiers,
         lots=lots,
+        rules_row=rules_row,
     )
     return (mkt, prog, params)
 

@@ -239,6 +239,38 @@ MARK_SCENARIOS = {
     ),
 }  # fmt: skip
 
+# Point-in-time exchange rules: brackets (and lot filters) in force from bar ``rules_from``. Isolated
+# 10x long, qty 100 at 100 with 1000 margin: liquidation at 9000 / 99.6 = 90.36 under a 0.4 % bracket,
+# 9000 / 99 = 90.91 under a 1 % one; the bar's low of 90.5 lies between the two.
+TIER_04 = [(np.inf, 0.004, 0.0, 125.0)]
+TIER_1 = [(np.inf, 0.01, 0.0, 125.0)]
+TWICE = [flat(100), flat(100), flat(100), flat(100), flat(100), (100, 100, 90.5, 95), flat(95)]
+DIPS_NOW = [flat(100), flat(100), (100, 100, 90.5, 95), flat(95)]
+BRACKET_SCENARIOS = {
+    "the first entry under the old bracket survives, the second under the new one is liquidated": (
+        Scenario([TWICE], [{0: "LE", 2: "LX", 3: "LE"}], leverage=10, tiers=[TIER_04], later_tiers=[TIER_1], rules_from=4),
+        [(0, 1, 1, 3, 100, 100, 100, 0, 0, 0, "signal"), (0, 1, 4, 5, 100, 9000 / 99, 100, 0, 0, -1000, "liquidation")],
+    ),
+    "without the change the second entry survives the same bar": (
+        Scenario([TWICE], [{0: "LE", 2: "LX", 3: "LE"}], leverage=10, tiers=[TIER_04]),
+        [(0, 1, 1, 3, 100, 100, 100, 0, 0, 0, "signal"), (0, 1, 4, 6, 100, 95, 100, 0, 0, -500, "end_of_data")],
+    ),
+    "a change while the position is open moves its liquidation price from that bar on": (
+        Scenario([DIPS_NOW], [{0: "LE"}], leverage=10, tiers=[TIER_04], later_tiers=[TIER_1], rules_from=2),
+        [(0, 1, 1, 2, 100, 9000 / 99, 100, 0, 0, -1000, "liquidation")],
+    ),
+    "a larger minimum notional from bar 4 on: the second entry is not placed": (
+        Scenario([TWICE], [{0: "LE", 2: "LX", 3: "LE"}], later_lots=[(0.0, 0.0, 20_000.0)], rules_from=4),
+        [(0, 1, 1, 3, 100, 100, 10, 0, 0, 0, "signal")],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BRACKET_SCENARIOS))
+def test_point_in_time_rules_scenario(name: str) -> None:
+    scenario, expected = BRACKET_SCENARIOS[name]
+    check_trades(scenario, expected)
+
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario(name: str) -> None:

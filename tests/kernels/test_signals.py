@@ -130,6 +130,7 @@ def test_blocks_match_bar_by_bar_reference(n_bars: int) -> None:
         day=np.zeros(n_bars, np.int64),
         tiers=flat_tiers(n_assets),
         lots=no_lots(n_assets),
+        rules_row=np.zeros(n_bars, np.int64),
     )
     flags = signal_flags(0, mkt, program(ind), default_params(1), 1000.0, 8760.0)
     want = reference(ind)

@@ -47,7 +47,7 @@ def test_final_equity_and_trades_match_vectorbt(symbol: str, seed: int, p: float
         tradable=panel.tradable, funding=no_funding, settle=panel.settle, day=panel.days,
         liq_open=panel.open, liq_high=panel.high, liq_low=panel.low, stop_open=panel.open,
         stop_high=panel.high, stop_low=panel.low, tiers=flat_tiers(1),
-        lots=no_lots(1),
+        lots=no_lots(1), rules_row=np.zeros(n, np.int64),
     )  # fmt: skip
     prog = group_program(groups)
     metrics, _ = simulate_grid(mkt, prog, params, 0, 1, 10_000.0, panel.bars_per_year, np.zeros(0, np.int64), 0)
