@@ -248,7 +248,9 @@ TWICE = [flat(100), flat(100), flat(100), flat(100), flat(100), (100, 100, 90.5,
 DIPS_NOW = [flat(100), flat(100), (100, 100, 90.5, 95), flat(95)]
 BRACKET_SCENARIOS = {
     "the first entry under the old bracket survives, the second under the new one is liquidated": (
-        Scenario([TWICE], [{0: "LE", 2: "LX", 3: "LE"}], leverage=10, tiers=[TIER_04], later_tiers=[TIER_1], rules_from=4),
+        Scenario(
+            [TWICE], [{0: "LE", 2: "LX", 3: "LE"}], leverage=10, tiers=[TIER_04], later_tiers=[TIER_1], rules_from=4
+        ),
         [(0, 1, 1, 3, 100, 100, 100, 0, 0, 0, "signal"), (0, 1, 4, 5, 100, 9000 / 99, 100, 0, 0, -1000, "liquidation")],
     ),
     "without the change the second entry survives the same bar": (
