@@ -412,6 +412,7 @@ def validate(cfg: DictConfig, resolve_data: bool = True) -> RunSpec:
         compute=compute_spec(cfg),
         montecarlo=montecarlo_spec(cfg),
         detail=detail_interval(cfg, data.timeframe),
+        detail_combos=_choice(cfg, "execution.detail_combos", ("best", "pareto"))[0],
         latency_ms=latency(cfg, data.timeframe),
     )
     if method == "risk_per_trade" and not any(st.kind == 0 for st in strategy.stops):

@@ -269,7 +269,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     pages = PageLinks(run, spec.tracking)
     risks = _monte_carlo(spec, panel, ev, best, report.survivors, run, files)
     if spec.detail:
-        _detail(spec, panel, ev, best, run, files)
+        _detail(spec, panel, ev, best, report.survivors, run, files)
     for c in wanted:
         with_report = policy == "all" or (policy == "best" and c == best)
         prefix = "" if c == best else f"combos/{c}/"
@@ -319,14 +319,17 @@ def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run
     return out
 
 
-def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, run: TrackedRun, files: dict) -> None:
-    """``execution.detail``: the best combination and ``tracking.combos`` re-simulated on the fine
-    bars (``runner.detail``); the best's ``detail_*`` metrics, every one's in ``detail.parquet``, the
+def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict) -> None:
+    """``execution.detail``: the best combination and ``tracking.combos`` (with
+    ``execution.detail_combos=pareto`` the Pareto front too) re-simulated on the fine bars
+    (``runner.detail``); the best's ``detail_*`` metrics, every one's in ``detail.parquet``, the
     best's fine-bar trades in ``detail/trades.parquet``."""
     fine = fine_panel(spec.data, panel, spec.detail)
     for warning in fine.warnings:
         console.print(f"[yellow]warning:[/yellow] intrabar detail: {warning}", highlight=False)
     combos = [best, *(c for c in spec.tracking.combos if c != best)]
+    if spec.detail_combos == "pareto":
+        combos += [int(c) for c in child_combos("pareto", best, ev.metrics, survivors) if c not in combos]
     out = {}
     with console.status(f"intrabar detail: {len(combos)} combination(s) on {spec.detail} bars"):
         for c in combos:

@@ -113,6 +113,7 @@ class RunSpec:
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     montecarlo: MonteCarloSpec = field(default_factory=MonteCarloSpec)
     detail: str | None = None  # execution.detail: the fine bars' interval (runner.detail)
+    detail_combos: str = "best"  # execution.detail_combos: best (and tracking.combos) | pareto (also the front)
     latency_ms: float = 0.0  # latency.ms: how late a market order reaches the exchange (with detail)
 
     @property

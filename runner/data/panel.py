@@ -14,7 +14,7 @@ from runner.data.funding import interval_hours, schedule
 from runner.data.paths import available_symbols, funding_path, kline_path, mark_path
 from runner.data.readers import MARK_STEP_MS, read_funding, read_klines, read_mark
 from runner.data.resample import resample_ohlcv
-from runner.data.timeframes import YEAR_MS, timeframe_ms
+from runner.data.timeframes import TIMEFRAME_MS, YEAR_MS, timeframe_ms
 from runner.errors import ConfigError, DataError
 
 
@@ -221,7 +221,7 @@ def _files_key(spec: DataSpec) -> tuple:
     out = []
     for s in spec.symbols:
         paths = [kline_path(spec.root, spec.market, spec.source_interval, s), funding_path(spec.root, s)]
-        for path in (*paths, mark_path(spec.root, s)) if _reads_mark(spec) else paths:
+        for path in (*paths, mark_file(spec, s)[0] or mark_path(spec.root, s)) if _reads_mark(spec) else paths:
             st = path.stat() if path.is_file() else None
             out.append((str(path), st.st_size if st else -1, st.st_mtime_ns if st else -1))
     return tuple(out)
@@ -386,17 +386,29 @@ def _triggers(spec, times, cols, tradable, step, sources, warnings) -> tuple[dic
     return out, coverage
 
 
+def mark_file(spec: DataSpec, symbol: str) -> tuple[Path | None, int]:
+    """The coarsest mark-price klines of ``symbol`` whose interval divides a bar (what the data
+    pipeline stored: ``mark_price_<interval>/``), and that interval in ms; None when there are none."""
+    step = timeframe_ms(spec.timeframe)
+    for interval, ms in sorted(TIMEFRAME_MS.items(), key=lambda kv: -kv[1]):
+        path = mark_path(spec.root, symbol, interval)
+        if ms <= step and step % ms == 0 and path.is_file():
+            return path, ms
+    return None, 0
+
+
 def _mark_bars(spec: DataSpec, symbol: str, times: np.ndarray, step: int, out: list[np.ndarray]):
-    """Write the mark price's open, high and low of every bar whose 1h mark bars are all present into
-    ``out`` (views of the trigger columns); return the covered bars, the file, its sha256 and why
-    nothing is covered ("" when something is)."""
+    """Write the mark price's open, high and low of every bar whose mark klines (``mark_file``) are all
+    present into ``out`` (views of the trigger columns); return the covered bars, the file, its
+    sha256 and why nothing is covered ("" when something is)."""
     covered = np.zeros(times.shape[0], dtype=np.bool_)
-    path = mark_path(spec.root, symbol)
-    if not path.is_file():
-        return covered, None, "", f"no {path.name}"
-    if step % MARK_STEP_MS:
-        return covered, None, "", f"the mark-price files are 1h, a {spec.timeframe} bar is shorter"
-    marks, sha = read_mark(path, spec.cache_dir)
+    path, mark_ms = mark_file(spec, symbol)
+    if path is None:
+        hourly = mark_path(spec.root, symbol)
+        if step % MARK_STEP_MS and hourly.is_file():
+            return covered, None, "", f"no mark-price klines as fine as a {spec.timeframe} bar, only 1h"
+        return covered, None, "", f"no {hourly.name}"
+    marks, sha = read_mark(path, spec.cache_dir, mark_ms)
     mt = marks["time"].to_numpy()
     bar = (mt - times[0]) // step
     keep = (mt >= times[0]) & (bar < times.shape[0])
@@ -409,7 +421,7 @@ def _mark_bars(spec: DataSpec, symbol: str, times: np.ndarray, step: int, out: l
     np.minimum.at(low, bar, marks["low"].to_numpy()[keep])
     opened = np.zeros(n, dtype=np.bool_)
     opened[bar[first]] = True
-    covered = (count == step // MARK_STEP_MS) & opened
+    covered = (count == step // mark_ms) & opened
     out[0][covered] = marks["open"].to_numpy()[keep][first][covered[bar[first]]]
     out[1][covered] = high[covered]
     out[2][covered] = low[covered]

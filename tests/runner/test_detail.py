@@ -208,3 +208,23 @@ def test_latency_moves_signal_orders_by_whole_minutes(latency_ms: float, delay: 
         assert got.equals(base.fine.trades)
     else:
         assert late.deltas["detail_delta_total_return"] != 0.0
+
+
+def test_detail_of_the_pareto_front(tmp_path) -> None:
+    """execution.detail_combos=pareto: the best and every combination on the Pareto front (no filter
+    here, so every combination survives) get a row of detail_* figures."""
+    from kernels import enums as E
+    from runner.children import child_combos
+    from tests.runner.test_cli import runs
+
+    grid = ("strategy=ema_cross", "strategy.params.fast=[6,12,24]", "leverage=[1,3]", "filters=none")
+    out = cli(tmp_path, *REAL, *grid, "execution.detail=1m", "execution.detail_combos=pareto", "tracking.report=none")
+    assert out.returncode in (0, 3), out.stderr
+    client, (run,) = runs(tmp_path / "mlruns" / "mlflow.db")
+    table = pl.read_parquet(client.download_artifacts(run.info.run_id, "grid.parquet", str(tmp_path)))
+    metrics = table.select(E.METRIC_NAMES).to_numpy()
+    best = int(run.data.tags["best_combo"])
+    front = set(child_combos("pareto", best, metrics, np.ones(len(table), dtype=bool)).tolist())
+    detail = pl.read_parquet(client.download_artifacts(run.info.run_id, "detail.parquet", str(tmp_path)))
+    assert set(detail["combo"].to_list()) == front | {best} and len(front) >= 2
+    assert detail.filter(pl.col("best"))["combo"].to_list() == [best]

@@ -310,4 +310,18 @@ def test_mark_triggers_fall_back_to_the_last_price_where_the_mark_has_no_bar(tmp
     )
     quarter = DataSpec(**{**s2.__dict__, "source_interval": "1m", "timeframe": "15m", "end_ms": t0 + H})
     p = build_panel(quarter)
-    assert p.mark_coverage == {"BTCUSDT": 0.0} and "the mark-price files are 1h, a 15m bar is shorter" in p.warnings[0]
+    assert p.mark_coverage == {"BTCUSDT": 0.0} and "no mark-price klines as fine as a 15m bar, only 1h" in p.warnings[0]
+    # the data pipeline's 1m mark klines (mark_intervals=[1m]) cover 15m bars: the coarsest that fits
+    minutes = [
+        f"{datetime.fromtimestamp((t0 + i * 60_000) / 1000, tz=UTC):%Y-%m-%dT%H:%M:%SZ},{t0 + i * 60_000},"
+        f"{300.0 + i},{301.0 + i},{299.0 - i},{300.0 + i}"
+        for i in range(60)
+    ]
+    write_gz(root / "binance/futures_um/mark_price_1m/BTCUSDT-mark-1m.csv.gz", MARK_HEADER, minutes)
+    p = build_panel(quarter)
+    assert p.mark_coverage == {"BTCUSDT": 1.0} and p.warnings == []
+    assert p.liq_open[:, 0].tolist() == [300.0, 315.0, 330.0, 345.0]
+    assert p.liq_high[:, 0].tolist() == [315.0, 330.0, 345.0, 360.0]  # the 15th minute's high
+    assert p.liq_low[:, 0].tolist() == [285.0, 270.0, 255.0, 240.0]
+    assert any("mark_price_1m/BTCUSDT-mark-1m.csv.gz" in k for k in p.sources)
+    assert build_panel(hourly).sources.keys() >= {"binance/futures_um/mark_price_1h/BTCUSDT-mark-1h.csv.gz"}
