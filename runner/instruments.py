@@ -113,10 +113,14 @@ def _eras(tiers: list, lots: list, histories: list) -> tuple[tuple[int, ...], np
             row_l.append(in_force[-1][2] if in_force else lots[a])
         era_t.append(row_t)
         era_l.append(row_l)
-    width = max(len(t) for row in era_t for t in row)
-    padded = [np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for row in era_t for t in row]
     flat_lots = np.array([lot for row in era_l for lot in row], dtype=np.float64)
-    return tuple(starts), np.ascontiguousarray(np.stack(padded)), np.ascontiguousarray(flat_lots)
+    return tuple(starts), _stacked([t for row in era_t for t in row]), np.ascontiguousarray(flat_lots)
+
+
+def _stacked(tables: list[np.ndarray]) -> np.ndarray:
+    """Bracket tables as one ``(n, n_tiers, N_TIER)`` array, each padded with its last bracket."""
+    width = max(len(t) for t in tables)
+    return np.ascontiguousarray(np.stack([np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for t in tables]))
 
 
 def data_rules(root: Path | None) -> tuple[dict[str, dict], str]:
@@ -183,11 +187,9 @@ def instruments(exchange: object, symbols: tuple[str, ...], root: Path | None = 
             first = datetime.fromtimestamp(history[0][0] / 1000, tz=UTC).strftime("%Y-%m-%d")
             sources[s] += f"; {len(history)} changes from {first} (before: today's rules)"
             resolved[s]["history"] = rule["history"]
-    width = max(len(t) for t in tiers)
-    padded = np.stack([np.vstack([t, np.repeat(t[-1:], width - len(t), axis=0)]) for t in tiers])
     starts, era_tiers, era_lots = _eras(tiers, lots, histories)
     return Instruments(
-        np.ascontiguousarray(padded),
+        _stacked(tiers),
         np.ascontiguousarray(np.array(lots, dtype=np.float64)),
         sources,
         tuple(warnings),

@@ -10,7 +10,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
 from runner.artifacts import record_files, series, write_compact
-from runner.backtest import COMPILE_SECONDS, Evaluation, grid_evaluation, grid_table, kernels_compiled, rank, records
+from runner.backtest import (
+    COMPILE_SECONDS,
+    Evaluation,
+    Records,
+    grid_evaluation,
+    grid_table,
+    kernels_compiled,
+    rank,
+    records,
+)
 from runner.children import KIND_TAG, child_combos, child_runs
 from runner.cluster import worker_tags
 from runner.compute import peak_rss_mb
@@ -267,14 +276,15 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     # report=all every combination asked for by tracking.combos too; report=none: no pages at all
     policy = spec.tracking.report
     pages = PageLinks(run, spec.tracking)
-    risks = _monte_carlo(spec, panel, ev, best, report.survivors, run, files)
+    recorded = _Recorded(spec, panel, ev)
+    risks = _monte_carlo(spec, panel, ev, best, report.survivors, run, files, recorded)
     if spec.detail:
-        _detail(spec, panel, ev, best, report.survivors, run, files)
+        _detail(spec, panel, ev, best, report.survivors, run, files, recorded)
     for c in wanted:
         with_report = policy == "all" or (policy == "best" and c == best)
         prefix = "" if c == best else f"combos/{c}/"
         page = pages if with_report else None
-        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, page, risks.get(c)))
+        files.update(_combo_files(spec, panel, ev, table, c, run.run_id, prefix, recorded(c), page, risks.get(c)))
     print_filters(report, console=console)
     if ev.history:
         if policy != "none":
@@ -294,7 +304,23 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     return value
 
 
-def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict) -> dict:
+class _Recorded:
+    """Each combination's records, simulated once per job however many artifacts read them."""
+
+    def __init__(self, spec: RunSpec, panel, ev: Evaluation):
+        self.spec, self.panel, self.ev, self.done = spec, panel, ev, {}
+
+    def __call__(self, c: int) -> Records:
+        if c not in self.done:
+            compiled, combo = self.ev.compiled_for(c)
+            n_trades = int(self.ev.metrics[c, E.M_N_TRADES])
+            self.done[c] = records(self.panel, compiled, self.spec.initial_capital, combo, n_trades)
+        return self.done[c]
+
+
+def _monte_carlo(
+    spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict, recorded: _Recorded
+) -> dict:
     """Monte Carlo risk (``runner.montecarlo``) of the best combination, and with
     ``montecarlo.combos=pareto`` of the Pareto front too: the best's figures as run metrics, every one's
     in ``montecarlo.parquet``; returns each combination's ``Risk``."""
@@ -309,8 +335,7 @@ def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run
     what = f"Monte Carlo risk: {len(combos)} combination{'s' * (len(combos) > 1)} x {mc.paths:,} paths"
     with console.status(what):
         for c in combos:
-            compiled, combo = ev.compiled_for(c)
-            rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
+            rec = recorded(c)
             equity = rec.equity["equity"].to_numpy()
             out[c] = risk(equity, panel.times, bar_ms, rec.trades, spec.initial_capital, panel.bars_per_year, mc)
     run.log_metrics({k: finite(v) for k, v in out[best].metrics.items()})
@@ -319,7 +344,9 @@ def _monte_carlo(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run
     return out
 
 
-def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict) -> None:
+def _detail(
+    spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: TrackedRun, files: dict, recorded: _Recorded
+) -> None:
     """``execution.detail``: the best combination and ``tracking.combos`` (with
     ``execution.detail_combos=pareto`` the Pareto front too) re-simulated on the fine bars
     (``runner.detail``); the best's ``detail_*`` metrics, every one's in ``detail.parquet``, the
@@ -334,8 +361,7 @@ def _detail(spec: RunSpec, panel, ev: Evaluation, best: int, survivors, run: Tra
     with console.status(f"intrabar detail: {len(combos)} combination(s) on {spec.detail} bars"):
         for c in combos:
             compiled, combo = ev.compiled_for(c)
-            bar = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
-            out[c] = run_detail(compiled, panel, fine, combo, spec.initial_capital, bar, spec.latency_ms)
+            out[c] = run_detail(compiled, panel, fine, combo, spec.initial_capital, recorded(c), spec.latency_ms)
     run.log_metrics({k: finite(v) for k, v in out[best].deltas.items()})
     files["detail.parquet"] = detail_table(out, best).write_parquet
     trades = out[best].fine.trades
@@ -350,17 +376,16 @@ def _combo_files(
     c: int,
     run_id: str,
     prefix: str,
+    rec: Records,
     pages=None,
     mc_risk: Risk | None = None,
 ) -> dict:
     """Records of combination ``c`` (trades parquet and, when asked, JSON; equity/drawdown/exposure;
     report.html, with its Monte Carlo panel when ``mc_risk`` is given, when ``pages`` says where its
     plotly.js is)."""
-    compiled, combo = ev.compiled_for(c)
-    rec = records(panel, compiled, spec.initial_capital, combo, int(ev.metrics[c, E.M_N_TRADES]))
-    rec.trades = rec.trades.with_columns(pl.lit(c, pl.Int64).alias("combo"))  # the job's combination number
+    trades = rec.trades.with_columns(pl.lit(c, pl.Int64).alias("combo"))  # the job's combination number
     params = {a.key: a.display(int(ev.grid_idx[c, j])) for j, a in enumerate(ev.axes)}
-    frame = series(panel, rec.equity, rec.trades)
+    frame = series(panel, rec.equity, trades)
     write_report = None
     if pages is not None:
         row = table.row(c, named=True)
@@ -373,11 +398,11 @@ def _combo_files(
             metrics = {k: v for k, v in row.items() if isinstance(v, float)}
             initial = spec.initial_capital
             page = combination_report(
-                title, meta, frame, rec.trades, rec.metrics, metrics, params, initial, plotly, mc_risk
+                title, meta, frame, trades, rec.metrics, metrics, params, initial, plotly, mc_risk
             )
             path.write_text(page)
 
-    return record_files(prefix, frame, rec.trades, write_report, spec.tracking.trades_json)
+    return record_files(prefix, frame, trades, write_report, spec.tracking.trades_json)
 
 
 def _evaluate(spec: RunSpec, panel, run: TrackedRun, cfg: DictConfig) -> tuple[Evaluation, Plan]:
