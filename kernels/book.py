@@ -42,7 +42,8 @@ from kernels.records import trade_dt
 @njit(cache=True)
 def close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, record, trades, loss):
     """Close asset ``a`` at ``price`` (slippage included; ``reference`` is the unslipped price). A
-    liquidation books ``-loss`` as its PnL and pays no fee."""
+    liquidation books ``-loss`` as its PnL and pays no fee. Trade number ``k`` is recorded in
+    ``trades[k % len(trades)]`` (a backtest's array holds every trade; a live step passes a ring)."""
     qty = pos[a, S_QTY]
     q = abs(qty)
     if reason == EXIT_LIQUIDATION:
@@ -83,7 +84,7 @@ def close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, r
         acc[A_LOSS_RET] -= ret
         acc[A_STREAK] += 1.0
     if record:
-        _record(trades[k], c, a, t, qty, price, lev, margin, fees, slip, gross, net, ret, reason, pos)
+        _record(trades[k % trades.shape[0]], c, a, t, qty, price, lev, margin, fees, slip, gross, net, ret, reason, pos)
     for j in range(N_STATE):
         pos[a, j] = 0.0
     acc[A_OPEN] -= 1.0

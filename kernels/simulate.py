@@ -116,7 +116,24 @@ def simulate_combo(
     )
     orders = Orders(prog.ind, prog.stop_cols[c], mkt.volume, mkt.tiers, mkt.lots)  # what an order reads
     curve, held = run_bars(
-        c, mkt, prog, p, work, orders, record, trades, equity_out, m_row, flags_out, blk, blocks, targets_out, initial
+        c,
+        mkt,
+        prog,
+        p,
+        work,
+        orders,
+        record,
+        trades,
+        equity_out,
+        m_row,
+        flags_out,
+        blk,
+        blocks,
+        targets_out,
+        start_curve(initial),
+        0,
+        n_bars,
+        True,
     )
     slots = float(mkt.tradable.sum())  # asset-bars that could be held
     exposure = held / slots if slots > 0.0 else 0.0
@@ -139,27 +156,28 @@ class Work(NamedTuple):
 
 @njit(cache=True, _nrt=False)
 def run_bars(
-    c, mkt, prog, p, work, orders, record, trades, equity_out, m_row, flags_out, blk, blocks, targets_out, initial
+    c, mkt, prog, p, work, orders, record, trades, eq_out, m_row, flags, blk, blocks, tgt_out, curve, t0, t1, close_out
 ):
-    """The bar loop of combination ``c``, in the module docstring's event order; returns the equity
-    curve's statistics and the asset-bars held. Compiled without reference counting (it allocates
-    nothing), so that reading the named inputs costs nothing in the loop."""
+    """The bar loop of combination ``c`` over bars ``t0..t1-1``, in the module docstring's event order,
+    from the state in ``work`` and ``curve``; returns the equity curve's statistics and the asset-bars
+    held. With ``close_out`` the panel's last bar closes every position (a backtest); without, it is
+    a bar like any other (a live account advancing). Compiled without reference counting (it
+    allocates nothing), so that reading the named inputs costs nothing in the loop."""
     n_bars, n_assets = mkt.close.shape
     pos, acc, pending, px, rs = work.pos, work.acc, work.pending, work.px, work.rs
     fill_close = int(p[P_FILL_AT]) == FILL_CLOSE
     col, coef, add = prog.term_col[c], prog.term_coef[c], prog.side_add[c]
     risk_on = breakers_on(p)
-    blk_t0 = -SIGNAL_BLOCK  # first bar of the evaluated block
-    curve = start_curve(initial)
+    blk_t0 = t0 - SIGNAL_BLOCK  # first bar of the evaluated block
     use_blocks = blk.shape[0] > 0
     held = 0.0  # asset-bars held over the close
-    is_halted = False
-    row = mkt.rules_row[0] if n_bars > 0 else 0  # the exchange rules in force: rows of mkt.tiers / lots
+    is_halted = halted(rs)
+    row = mkt.rules_row[max(t0 - 1, 0)] if n_bars > 0 else 0  # the exchange rules in force: rows of tiers / lots
     orders = Orders(
         orders.ind, orders.stop_col, orders.volume, mkt.tiers[row : row + n_assets], mkt.lots[row : row + n_assets]
     )
-    for t in range(n_bars):
-        last = t == n_bars - 1
+    for t in range(t0, t1):
+        last = close_out and t == n_bars - 1
         if mkt.rules_row[t] != row:  # new brackets and lot filters from this bar on
             row = mkt.rules_row[t]
             orders = Orders(
@@ -190,10 +208,10 @@ def run_bars(
                 )
             i0 = (t - blk_t0) * n_assets
             act_on_signals(
-                c, t, mkt, prog, pos, acc, p, work.sig, i0, pending, fill_close, record, trades, orders, flags_out
+                c, t, mkt, prog, pos, acc, p, work.sig, i0, pending, fill_close, record, trades, orders, flags
             )
-        if targets_out.shape[0] > 0:
-            wanted_sides(t, pos, pending, targets_out)
+        if tgt_out.shape[0] > 0:
+            wanted_sides(t, pos, pending, tgt_out)
         # 7. mark to market at the close (the last bar closes every position)
         equity, n_held = mark_to_market(c, t, last, mkt, pos, acc, p, record, trades, orders)
         held += n_held
@@ -204,7 +222,7 @@ def run_bars(
             remember(work.seen, acc)
         curve = advance(curve, r, equity)
         if record:
-            equity_out[t] = equity
+            eq_out[t - t0] = equity
     return curve, held
 
 

@@ -245,7 +245,7 @@ def test_search_commands(work: Path, words: list[str]) -> None:
 
 def test_promotion_commands_in_order(work: Path, tmp_path: Path) -> None:
     """The job, then each promotion as written (``<id>``: the job's run), on one store: the version
-    registered from the job moves Staging -> Production -> Archived as each command says."""
+    registered from the job moves challenger -> champion -> archived as each command says."""
     found = commands("Promotion through the model registry")
     store = tmp_path / "mlflow.db"  # its own: promote.strategy=rsi picks the best run of the store
     client = MlflowClient(f"sqlite:///{store}")
@@ -270,4 +270,7 @@ def test_promotion_commands_in_order(work: Path, tmp_path: Path) -> None:
         assert version.run_id == run_id
         if "promote.version" in settings:
             assert str(version.version) == settings["promote.version"]
-        assert version.current_stage == settings.get("promote.stage", "staging").title(), shown(words, out)
+        stage = settings.get("promote.stage", "challenger")
+        assert version.tags["perplab.stage"] == stage, shown(words, out)
+        aliases = client.get_model_version("perplab-rsi", version.version).aliases  # search leaves them out
+        assert aliases == ([stage] if stage != "archived" else []), shown(words, out)

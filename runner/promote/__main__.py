@@ -18,12 +18,16 @@ def settings(cfg: DictConfig) -> dict:
     """Validated ``promote.*`` and tracking settings."""
     from runner.config import tracking_spec
     from runner.promote.gates import gate_settings
-    from runner.promote.registry import STAGES
+    from runner.promote.registry import LEGACY_STAGES, STAGES
 
     p = OmegaConf.to_container(cfg.promote, resolve=True)
     stage = str(p.get("stage")).lower()
+    stage = LEGACY_STAGES.get(stage, stage)
     if stage not in STAGES:
-        raise ConfigError(f"promote.stage={p.get('stage')!r}: valid: {', '.join(STAGES)}")
+        raise ConfigError(
+            f"promote.stage={p.get('stage')!r}: valid: {', '.join(STAGES)} (staging and production mean "
+            "challenger and champion)"
+        )
     version = p.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise ConfigError(f"promote.version={version!r}: must be a registered version number (1, 2, ...)")
@@ -89,7 +93,7 @@ def promote(cfg: DictConfig) -> int:
         if tagged and tagged != strategy:
             raise ConfigError(f"promote.strategy={strategy}: run {run.info.run_id} is of strategy {tagged}")
     gates = check_gates(run.data.metrics, run.data.tags, s["gates"])
-    entering = s["stage"] in ("staging", "production") or mv is None
+    entering = s["stage"] in ("challenger", "champion") or mv is None
     if entering:
         _print_gates(gates, f"promotion gates of run {run.info.run_id}")
         failed = [g for g in gates if g.verdict == "FAIL"]
@@ -108,20 +112,20 @@ def promote(cfg: DictConfig) -> int:
                     mv = reg.register(client, run, name, model_cfg, tags)
         version = str(mv.version)
         uri = f"models:/{name}/{version}"
-        if cur is not None and s["stage"] == "production":
+        if cur is not None and s["stage"] == "champion":
             ac.upsert(cur, _row(strategy, model_cfg, uri, int(version)))
         left = reg.transition(client, name, version, s["stage"]) if s["stage"] != "none" else []
         demoted = ac.deactivate(cur, strategy, [int(v) for v in left]) if cur is not None and left else 0
     mv = client.get_model_version(name, version)
-    line = f"{name} version {version}: stage {mv.current_stage}, aliases {', '.join(mv.aliases) or '-'}"
+    line = f"{name} version {version}: {mv.tags.get(reg.STAGE_TAG, 'none')}, aliases {', '.join(mv.aliases) or '-'}"
     if s["stage"] in reg.ALIASES:
         line += f"; load it with models:/{name}@{s['stage']}"
     console.print(line, highlight=False)
     if left:
-        console.print(f"left Production: version(s) {', '.join(left)}", highlight=False)
+        console.print(f"no longer champion: version(s) {', '.join(left)}", highlight=False)
     if url:
         console.print(
-            f"active_configs: {'upserted' if s['stage'] == 'production' else f'{demoted} row(s) marked inactive'}"
+            f"active_configs: {'upserted' if s['stage'] == 'champion' else f'{demoted} row(s) marked inactive'}"
         )
     return 0
 

@@ -1,4 +1,4 @@
-"""``active_configs`` in PostgreSQL: the configuration each strategy trades in Production, written in
+"""``active_configs`` in PostgreSQL: the configuration each strategy trades as champion, written in
 one transaction with the registry move (upsert on promotion, inactive on demotion)."""
 
 import json
@@ -60,7 +60,7 @@ def postgres_url(configured: str | None) -> str | None:
     return configured or os.environ.get(ENV_VAR) or None
 
 
-def _connect(url: str):
+def _connect(url: str, key: str = "promote.postgres_url"):
     import psycopg
 
     from runner.errors import ConfigError
@@ -70,15 +70,35 @@ def _connect(url: str):
         return psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"promote.postgres_url={redact(url)}: cannot connect ({redact(reason)}); nothing changed"
-        ) from None
+        raise ConfigError(f"{key}={redact(url)}: cannot connect ({redact(reason)}); nothing changed") from None
 
 
-def probe(url: str | None) -> None:
+def probe(url: str | None, key: str = "promote.postgres_url") -> None:
     """Fail now (one line, nothing changed) when active_configs' database cannot be reached."""
     if url:
-        _connect(url).close()
+        _connect(url, key).close()
+
+
+SELECT_ACTIVE = """
+SELECT strategy, symbols, params, leverage, margin_mode, max_position_size, model_uri, version
+FROM active_configs WHERE strategy = %(strategy)s AND active
+"""
+
+
+def read_active(url: str, strategy: str, key: str = "paper.postgres_url") -> ActiveConfig | None:
+    """The strategy's active row, or None (also when the table does not exist yet)."""
+    import psycopg
+
+    with _connect(url, key) as con, con.cursor() as cur:
+        try:
+            cur.execute(SELECT_ACTIVE, {"strategy": strategy})
+        except psycopg.errors.UndefinedTable:
+            return None
+        row = cur.fetchone()
+    if row is None:
+        return None
+    strategy, symbols, params, leverage, mode, size, uri, version = row
+    return ActiveConfig(strategy, list(symbols), dict(params), float(leverage), mode, float(size), uri, int(version))
 
 
 @contextmanager

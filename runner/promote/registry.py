@@ -12,15 +12,20 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from kernels.cache import sources_digest
 from runner import PROJECT_ROOT
 from runner.children import KIND_TAG
 from runner.errors import ConfigError
 from runner.redact import redact
 
-# stages are deprecated upstream but still the registry's lifecycle; aliases are kept in step with them
+# MLflow deprecated model stages: the lifecycle is aliases (challenger, champion) and a version tag;
+# stages are only read, from stores promoted before (runner.paper falls back to them)
 warnings.filterwarnings("ignore", message=".*[Ss]tages.*", category=FutureWarning)
-STAGES = {"staging": "Staging", "production": "Production", "archived": "Archived", "none": "None"}
-ALIASES = ("staging", "production")
+STAGES = ("challenger", "champion", "archived", "none")
+LEGACY_STAGES = {"staging": "challenger", "production": "champion"}  # old names, still accepted
+ALIASES = ("challenger", "champion")
+OLD_STAGE = {"challenger": "Staging", "champion": "Production"}  # what an old store called them
+STAGE_TAG = "perplab.stage"
 
 
 def model_name(strategy: str) -> str:
@@ -177,6 +182,7 @@ def version_tags(run, cfg: DictConfig, objective: str, gates) -> dict[str, str]:
         "objective": objective,
         "objective_value": str(run.data.metrics.get(objective, math.nan)),
         "data_fingerprint": run.data.tags.get("data_fingerprint", ""),
+        "code_fingerprint": sources_digest()[:16],  # the kernels' sources (a paper session checks it)
         "source_run_id": run.info.run_id,
         "symbols": json.dumps(fig["symbols"]),
         "timeframe": fig["timeframe"],
@@ -186,21 +192,27 @@ def version_tags(run, cfg: DictConfig, objective: str, gates) -> dict[str, str]:
     return tags
 
 
+def alias_version(client, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception:
+        return None
+
+
 def transition(client, name: str, version: str, stage: str) -> list[str]:
-    """Move a version to ``stage`` (a STAGES key) and keep the aliases in step: the stage's alias
-    points at it, and it keeps no alias of a stage it left. Production archives the previous
-    Production versions. Returns the versions that left Production."""
-    before = {str(v.version) for v in client.get_latest_versions(name, stages=["Production"])}
-    target = STAGES[stage]
-    if stage == "production":  # archived one by one: MLflow's archive_existing_versions fails on PostgreSQL
-        for old in sorted(before - {str(version)}):
-            client.transition_model_version_stage(name, old, STAGES["archived"])
-    client.transition_model_version_stage(name, version, target)
-    mv = client.get_model_version(name, version)
+    """Move a version to ``stage`` (challenger, champion or archived): the stage's alias points at it
+    (an alias names one version, so the previous champion loses it and is tagged archived), it keeps
+    no alias of a stage it left, and its ``perplab.stage`` tag says where it is. Returns the versions
+    that stopped being champion."""
+    before = alias_version(client, name, "champion")
+    if stage == "champion" and before not in (None, version):
+        client.set_model_version_tag(name, before, STAGE_TAG, "archived")
+    held = client.get_model_version(name, version).aliases or []
     for alias in ALIASES:
-        if alias != stage and alias in (mv.aliases or []):
+        if alias != stage and alias in held:
             client.delete_registered_model_alias(name, alias)
     if stage in ALIASES:
         client.set_registered_model_alias(name, stage, version)
-    after = {str(v.version) for v in client.get_latest_versions(name, stages=["Production"])}
-    return sorted(before - after)
+    client.set_model_version_tag(name, version, STAGE_TAG, stage)
+    after = alias_version(client, name, "champion")
+    return [before] if before is not None and before != after else []

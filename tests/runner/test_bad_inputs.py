@@ -440,7 +440,7 @@ def _cases(tmp: Path) -> list[tuple[str, object, list[str], dict, str]]:
     # -- promotion (checked before anything is read or written)
     pro = [f"tracking.uri={store}"]
     for name, args, fragment in [
-        ("promote: stage", ["promote.stage=prod"], "promote.stage='prod': valid: staging, production, archived, none"),
+        ("promote: stage", ["promote.stage=prod"], "promote.stage='prod': valid: challenger, champion, archived, none"),
         ("promote: version 0", ["promote.version=0"], "promote.version=0: must be a registered version number"),
         ("promote: version text", ["promote.version=abc"], "promote.version='abc'"),
         (

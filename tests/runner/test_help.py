@@ -30,7 +30,7 @@ def _help(module: str) -> list[str]:
                 "3 no usable result",
             ],
         ),
-        ("runner.promote", ["Main commands:", "promote.stage=production", "tracking=sqlite", "1 a gate refused"]),
+        ("runner.promote", ["Main commands:", "promote.stage=champion", "tracking=sqlite", "1 a gate refused"]),
         ("runner.data", ["download", "update", "status", "verify", "rebuild", "exit code 2"]),
     ],
 )

@@ -60,10 +60,10 @@ def test_a_failing_gate_changes_nothing(store) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["promote.stage=live"], "error: promote.stage='live': valid: staging, production, archived, none"),
+        (["promote.stage=live"], "error: promote.stage='live': valid: challenger, champion, archived, none"),
         (["promote.stage=archived"], "error: promote.stage=archived: needs promote.version=N"),
         (["promote.gates.min_sharpe=1"], "error: override 'promote.gates.min_sharpe': no such key"),
-        (["promote.version=7", "promote.stage=production"], "error: promote.version=7: perplab-rsi has no such"),
+        (["promote.version=7", "promote.stage=champion"], "error: promote.version=7: perplab-rsi has no such"),
         (["promote.run_id=nope"], "error: promote.run_id=nope: no such run in the tracking store"),
         (["promote.strategy=macd"], "error: tracking.experiment=perplab-macd: no such experiment"),
     ],
@@ -76,8 +76,9 @@ def test_bad_promotion_input_is_one_line_exit_2(store, args, message) -> None:
 
 
 def test_stage_transitions_aliases_tags_and_parity(store, postgres) -> None:
-    """v1 (leverage 1) -> Staging -> Production; v2 (leverage 2) -> Production archives v1; v2 ->
-    Archived. active_configs follows Production; the model loaded by alias reproduces the backtest."""
+    """v1 (leverage 1) -> challenger (by its old name, staging) -> champion; v2 (leverage 2) -> champion
+    archives v1; v2 -> archived. Aliases and the perplab.stage tag move, deprecated stages are never
+    written; active_configs follows the champion; the model loaded by alias reproduces the backtest."""
     import psycopg
 
     db, ids = store
@@ -87,10 +88,8 @@ def test_stage_transitions_aliases_tags_and_parity(store, postgres) -> None:
     out = promote(db, f"promote.run_id={ids['1']}", "promote.stage=staging", env=pg)
     assert out.returncode == 0, out.stderr
     v1 = client.get_model_version("perplab-rsi", "1")
-    assert (
-        v1.current_stage == "Staging"
-        and str(client.get_model_version_by_alias("perplab-rsi", "staging").version) == "1"
-    )
+    assert v1.tags["perplab.stage"] == "challenger" and v1.current_stage == "None"
+    assert str(client.get_model_version_by_alias("perplab-rsi", "challenger").version) == "1"
     tags = v1.tags
     assert tags["leverage"] == "1.0" and tags["margin_mode"] == "isolated" and tags["max_position_size"] == "0.5"
     assert tags["source_run_id"] == ids["1"] and tags["objective"] == "objective"
@@ -100,10 +99,11 @@ def test_stage_transitions_aliases_tags_and_parity(store, postgres) -> None:
     with psycopg.connect(postgres["url"]) as con:  # staging writes no active config
         assert con.execute("SELECT count(*) FROM active_configs").fetchone()[0] == 0
 
-    out = promote(db, f"promote.run_id={ids['1']}", "promote.stage=production", env=pg)
+    out = promote(db, f"promote.run_id={ids['1']}", "promote.stage=champion", env=pg)
     assert out.returncode == 0, out.stderr
+    assert "load it with models:/perplab-rsi@champion" in out.stdout.replace("\n", "")
     v1 = client.get_model_version("perplab-rsi", "1")  # the same version moves on: no second registration
-    assert v1.current_stage == "Production" and v1.aliases == ["production"]
+    assert v1.tags["perplab.stage"] == "champion" and v1.aliases == ["champion"] and v1.current_stage == "None"
     assert len(client.search_model_versions("name = 'perplab-rsi'")) == 1
     with psycopg.connect(postgres["url"]) as con:
         row = con.execute(
@@ -115,15 +115,13 @@ def test_stage_transitions_aliases_tags_and_parity(store, postgres) -> None:
 
     _parity(db, ids["1"])
 
-    out = promote(db, f"promote.run_id={ids['2']}", "promote.stage=production", env=pg)
+    out = promote(db, f"promote.run_id={ids['2']}", "promote.stage=champion", env=pg)
     assert out.returncode == 0, out.stderr
-    assert "left Production: version(s) 1" in out.stdout
-    assert client.get_model_version("perplab-rsi", "1").current_stage == "Archived"
+    assert "no longer champion: version(s) 1" in out.stdout
+    assert client.get_model_version("perplab-rsi", "1").tags["perplab.stage"] == "archived"
     v2 = client.get_model_version("perplab-rsi", "2")
-    assert (
-        v2.current_stage == "Production"
-        and str(client.get_model_version_by_alias("perplab-rsi", "production").version) == "2"
-    )
+    assert v2.tags["perplab.stage"] == "champion"
+    assert str(client.get_model_version_by_alias("perplab-rsi", "champion").version) == "2"
     assert client.get_model_version("perplab-rsi", "1").aliases == []
     with psycopg.connect(postgres["url"]) as con:
         assert con.execute("SELECT version, leverage, active FROM active_configs").fetchall() == [(2, 2.0, True)]
@@ -131,14 +129,14 @@ def test_stage_transitions_aliases_tags_and_parity(store, postgres) -> None:
     out = promote(db, "promote.version=2", "promote.stage=archived", env=pg)
     assert out.returncode == 0, out.stderr
     v2 = client.get_model_version("perplab-rsi", "2")
-    assert v2.current_stage == "Archived" and v2.aliases == []
+    assert v2.tags["perplab.stage"] == "archived" and v2.aliases == []
     with psycopg.connect(postgres["url"]) as con:
         active, gone = con.execute("SELECT active, deactivated_at IS NOT NULL FROM active_configs").fetchone()
     assert (active, gone) == (False, True)
 
 
 def _parity(db: Path, run_id: str) -> None:
-    """models:/perplab-rsi@production on the real bars: the backtest's signal flags on every bar and,
+    """models:/perplab-rsi@champion on the real bars: the backtest's signal flags on every bar and,
     from its recorded trades, the side it held after each bar's decision."""
     client = MlflowClient(f"sqlite:///{db}")
     tmp = db.parent / "parity"
@@ -150,7 +148,7 @@ def _parity(db: Path, run_id: str) -> None:
         for s in panel.symbols
     ).drop("tradable", "funding")
     mlflow.set_tracking_uri(f"sqlite:///{db}")
-    model = mlflow.pyfunc.load_model("models:/perplab-rsi@production")
+    model = mlflow.pyfunc.load_model("models:/perplab-rsi@champion")
     out = pl.from_pandas(model.predict(bars.to_pandas())).sort("time", "symbol")
     n, k = panel.n_bars, panel.n_assets
     assert out.height == n * k

@@ -1,0 +1,263 @@
+"""``python -m runner.paper`` against a real SQLite MLflow store and the real data: promoted RSI runs
+(2024H1, BTC+ETH, leverage 3, isolated and cross margin) replayed trade for trade, a session killed
+with SIGKILL at random bars and resumed, the event log, the status table and bad input."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.runner.promote.test_promote import promote
+from tests.runner.test_cli import FAST, cli, runs
+
+JOB = (
+    "strategy=rsi",
+    "data.symbols=[BTCUSDT,ETHUSDT]",
+    "filters=none",
+    "leverage=3",
+    "tracking.trades_json=true",
+    *FAST,
+)
+REPLAY = ("feed.end=2024-06-30",)  # the backtest's own bars
+
+
+def paper(store: Path, *args: str, module: str = "runner.paper", env: dict | None = None, wait: bool = True):
+    """``python -m runner.paper`` on ``store`` (its state beside it)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PERPLAB_POSTGRES_URL"}
+    env = {
+        **inherited,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
+        "PERPLAB_CACHE": str(store.parent / "cache"),
+        **(env or {}),
+    }
+    cmd = [sys.executable, "-m", module, *args]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """Two backtests, isolated (-> champion) and cross margin (-> challenger), promoted."""
+    tmp = tmp_path_factory.mktemp("paper")
+    for mode in ("isolated", "cross"):
+        out = cli(tmp, *JOB, f"margin={mode}")
+        assert out.returncode == 0, out.stderr
+    db = tmp / "mlruns" / "mlflow.db"
+    _, found = runs(db)
+    ids = {r.data.params["margin.mode"]: r.info.run_id for r in found}
+    off = ("promote.gates.max_drawdown=null", "promote.gates.min_trades=null")
+    assert promote(db, f"promote.run_id={ids['isolated']}", "promote.stage=champion", *off).returncode == 0
+    assert promote(db, f"promote.run_id={ids['cross']}", "promote.stage=challenger", *off).returncode == 0
+    return db, ids
+
+
+def session_trades(db: Path, session: str) -> list[dict]:
+    with sqlite3.connect(db.parent / "paper.db") as con:
+        return [
+            json.loads(r[0]) for r in con.execute("SELECT record FROM trades WHERE session = ? ORDER BY k", (session,))
+        ]
+
+
+def session_equity(db: Path, session: str) -> np.ndarray:
+    with sqlite3.connect(db.parent / "paper.db") as con:
+        rows = con.execute("SELECT bar, equity FROM equity WHERE session = ? ORDER BY bar", (session,)).fetchall()
+    assert [r[0] for r in rows] == list(range(len(rows)))  # every bar once, none missed
+    return np.array([r[1] for r in rows])
+
+
+@pytest.mark.parametrize("alias, mode", [("champion", "isolated"), ("challenger", "cross")])
+def test_a_replay_of_the_backtest_bars_is_the_backtest(store, alias: str, mode: str) -> None:
+    db, ids = store
+    out = paper(db, "strategy=rsi", f"paper.alias={alias}", f"paper.session=parity-{mode}", *REPLAY)
+    assert out.returncode == 0, out.stderr
+    client = MlflowClient(f"sqlite:///{db}")
+    tmp = db.parent / f"dl-{mode}"
+    backtest = json.loads(Path(client.download_artifacts(ids[mode], "trades.json", str(tmp))).read_text())
+    got = session_trades(db, f"parity-{mode}")
+    *closed, last = backtest
+    assert last["exit_reason"] == "end_of_data" and len(closed) > 100
+    assert [{k: v for k, v in t.items() if k != "combo"} for t in got] == [
+        {k: v for k, v in t.items() if k != "combo"} for t in closed
+    ]
+    equity = pl.read_parquet(client.download_artifacts(ids[mode], "equity.parquet", str(tmp)))["equity"].to_numpy()
+    mine = session_equity(db, f"parity-{mode}")
+    assert len(mine) == len(equity)
+    assert np.array_equal(mine[:-1], equity[:-1])  # every bar's equity at its close, to the bit
+    # the backtest's last bar closes the open position: its equity is the paper's less that exit's costs
+    exit_cost = last["qty"] * (last["exit_price"] * 0.0004 + abs(last["exit_price"] - _last_close(db, last)))
+    assert equity[-1] == pytest.approx(mine[-1] - exit_cost, rel=1e-12)
+    run = client.search_runs(
+        [client.get_experiment_by_name("perplab-rsi").experiment_id], f"tags.session = 'parity-{mode}'"
+    )[0]
+    assert run.info.status == "FINISHED" and run.data.tags["perplab.kind"] == "paper"
+    assert run.data.tags["model_uri"] == f"models:/perplab-rsi/{1 if mode == 'isolated' else 2}"
+    assert len(client.get_metric_history(run.info.run_id, "equity")) == len(mine)
+    assert run.data.metrics["n_trades"] == len(closed)
+    assert (
+        json.loads(Path(client.download_artifacts(run.info.run_id, "trades.json", str(tmp / "p"))).read_text()) == got
+    )
+
+
+def _last_close(db: Path, trade: dict) -> float:
+    """The close of the backtest's last bar for the trade's symbol (the unslipped exit reference)."""
+    from omegaconf import OmegaConf
+
+    from runner.config import validate
+    from runner.data.panel import build_panel
+
+    client = MlflowClient(f"sqlite:///{db}")
+    cfg = OmegaConf.load(
+        client.download_artifacts(
+            client.get_model_version("perplab-rsi", "1").run_id, "config.yaml", str(db.parent / "cfg")
+        )
+    )
+    panel = build_panel(validate(cfg).data)
+    return float(panel.close[-1, panel.symbols.index(trade["symbol"])])
+
+
+def test_a_session_killed_at_random_bars_resumes_exactly(store) -> None:
+    """SIGKILL at three random bars of a replay, restart after each: the account, trades and equity
+    equal an uninterrupted replay's; the event log has every event once."""
+    db, _ = store
+    state = db.parent / "paper.db"
+    rng = np.random.default_rng(5)
+    targets = sorted(rng.choice(np.arange(200, 4000), 3, replace=False))
+    kills = 0
+    for target in targets:
+        proc = paper(db, "strategy=rsi", "paper.session=killed", *REPLAY, wait=False)
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            last = _last_bar(state, "killed")
+            if last is not None and last >= target:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.02)
+        proc.wait(timeout=60)
+    assert kills == 3
+    out = paper(db, "strategy=rsi", "paper.session=killed", *REPLAY)
+    assert out.returncode == 0, out.stderr
+    if _last_bar(state, "parity-isolated") is None:
+        assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
+    assert session_trades(db, "killed") == session_trades(db, "parity-isolated")
+    assert np.array_equal(session_equity(db, "killed"), session_equity(db, "parity-isolated"))
+    with sqlite3.connect(state) as con:
+        a, b = (
+            con.execute("SELECT state, prev_equity FROM sessions WHERE session = ?", (s,)).fetchone()
+            for s in ("killed", "parity-isolated")
+        )
+    assert a == b
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl")
+    assert events["seq"].is_unique().all() and events["seq"].is_sorted()
+    mine = events.filter(pl.col("session") == "killed")
+    assert mine.filter(pl.col("kind") == "resume").height == 3
+    fills = mine.filter(pl.col("kind") == "fill").height
+    assert fills == len(session_trades(db, "killed")) + 1  # one fill per trade, the last still open
+    assert {"order", "fill", "exit", "funding", "start"} <= set(mine["kind"].to_list())
+    runs_ = MlflowClient(f"sqlite:///{db}").search_runs(
+        [MlflowClient(f"sqlite:///{db}").get_experiment_by_name("perplab-rsi").experiment_id], "tags.session = 'killed'"
+    )
+    assert len(runs_) == 1 and runs_[0].info.status == "FINISHED"  # one run, resumed each time
+
+
+def _last_bar(state: Path, session: str) -> int | None:
+    if not state.exists():
+        return None
+    try:
+        with sqlite3.connect(state, timeout=1) as con:
+            row = con.execute("SELECT last_bar FROM sessions WHERE session = ?", (session,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else row[0]
+
+
+def test_status_lists_sessions(store) -> None:
+    db, _ = store
+    if _last_bar(db.parent / "paper.db", "parity-isolated") is None:
+        assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
+    out = paper(db, module="runner.paper.status")
+    assert out.returncode == 0, out.stderr
+    assert "parity-isolated" in out.stdout and "2024-06-30" in out.stdout
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+
+
+def test_a_resumed_session_must_trade_the_same_version(store) -> None:
+    db, _ = store
+    out = paper(db, "strategy=rsi", "paper.alias=challenger", "paper.session=parity-isolated", *REPLAY)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: paper.session=parity-isolated: trades models:/perplab-rsi/1, not")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["paper.alias=nosuch"], "error: paper.alias=nosuch: perplab-rsi has no version with that alias (aliases: ch"),
+        (["strategy=macd"], "error: strategy=macd: no registered model perplab-macd (promote a run first)"),
+        (["strategy=nosuch"], "error: strategy=nosuch: no such option in conf/strategy; valid:"),
+        (["feed.speed=-1"], "error: feed.speed=-1: must be a number >= 0"),
+        (["feed.start=yesterday"], "error: feed.start='yesterday': not a date"),
+        (["paper.retries=3"], "error: override 'paper.retries': no such key"),
+        (
+            ["paper.postgres_url=postgresql://u:hunter2@127.0.0.1:9/x"],
+            "error: paper.postgres_url=postgresql://u:***@127",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(store, args, message) -> None:
+    db, _ = store
+    before = _snapshot(db)
+    out = paper(db, *args, "paper.session=bad", *REPLAY)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert "hunter2" not in out.stderr
+    assert _snapshot(db) == before
+
+
+def _snapshot(db: Path):
+    client = MlflowClient(f"sqlite:///{db}")
+    n_runs = len(client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000))
+    state = db.parent / "paper.db"
+    if not state.exists():
+        return n_runs, None
+    with sqlite3.connect(state) as con:
+        sessions = con.execute("SELECT session, last_bar FROM sessions ORDER BY session").fetchall()
+    return n_runs, sessions
+
+
+def test_active_configs_must_agree(store, postgres) -> None:
+    """With PostgreSQL: no row -> refused; the champion's row -> trades; a row with other symbols ->
+    refused (one line, exit 2)."""
+    import psycopg
+
+    db, ids = store
+    url = postgres["url"]
+    with psycopg.connect(url) as con:
+        con.execute("DROP TABLE IF EXISTS active_configs")
+    env = {"PERPLAB_POSTGRES_URL": url}
+    out = paper(db, "strategy=rsi", "paper.session=pg", *REPLAY, env=env)
+    assert out.returncode == 2 and out.stderr.startswith(
+        "error: paper: active_configs has no active row for strategy rsi"
+    )
+    off = ("promote.gates.max_drawdown=null", "promote.gates.min_trades=null")
+    assert promote(db, f"promote.run_id={ids['isolated']}", "promote.stage=champion", *off, env=env).returncode == 0
+    with psycopg.connect(url) as con:
+        con.execute("UPDATE active_configs SET symbols = ARRAY['BTCUSDT','XRPUSDT']")
+    out = paper(db, "strategy=rsi", "paper.session=pg", *REPLAY, env=env)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: paper: active_configs.symbols=['BTCUSDT', 'XRPUSDT'] does not match"), (
+        out.stderr
+    )
+    with psycopg.connect(url) as con:
+        con.execute("UPDATE active_configs SET symbols = ARRAY['BTCUSDT','ETHUSDT']")
+    out = paper(db, "strategy=rsi", "paper.session=pg", "feed.end=2024-01-15", env=env)
+    assert out.returncode == 0, out.stderr
