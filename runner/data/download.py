@@ -166,6 +166,8 @@ class Fetcher:
         an empty one) covers the range to its end."""
         lo, hi = span
         limit = REST_LIMITS[ds.kind]
+        if ds.step_ms:  # klines: no larger page than the range needs (a live update's few bars weigh 1, not 10)
+            limit = min(limit, max(1, -(-(hi - lo) // ds.step_ms)))
         url = self.spec.rest_url + REST_PATHS[ds.kind]
         weight = kline_weight(limit) if ds.kind != FUNDING else 1
         cursor = lo

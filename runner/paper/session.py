@@ -34,6 +34,10 @@ def settings(cfg: DictConfig) -> dict:
     if not isinstance(session, str) or not set(session) <= SESSION_CHARS:
         raise ConfigError(f"paper.session={session!r}: letters, digits and _-.@ only")
     feed = feed_spec(OmegaConf.to_container(cfg.feed, resolve=True))
+    if feed.kind != "replay":
+        from runner.paper.live import store_for
+
+        store_for(None, feed)  # a writable runner.data store and valid URLs
     tracking = tracking_spec(cfg)
     check_store(tracking.uri)
     url = postgres_url(p.get("postgres_url"))
@@ -71,101 +75,125 @@ def _model_spec(model):
 
 
 def run_session(cfg: DictConfig) -> int:
-    from runner.children import KIND_TAG
     from runner.data.panel import panel_for
     from runner.paper.events import EventLog
-    from runner.paper.feeds import ReplayFeed
     from runner.paper.source import check_active, check_fingerprints, load_model
     from runner.paper.state import StateStore
     from runner.paper.trader import Trader
-    from runner.tracking import TrackedRun, client_for
+    from runner.tracking import client_for
 
     s = settings(cfg)
-    client = client_for(s["tracking"])
-    model = load_model(client, s["strategy"], s["alias"])
+    model = load_model(client_for(s["tracking"]), s["strategy"], s["alias"])
     if s["postgres_url"]:
         check_active(model, s["strategy"], s["postgres_url"])
     spec = _model_spec(model)
     with console.status("loading market data"):
         check_fingerprints(model, panel_for(spec.data).fingerprint)
-        feed = ReplayFeed(spec.data, s["feed"])
-    store = StateStore(s["state"])
-    session = s["session"]
-    loaded = store.load(session)
-    if loaded is not None:
-        identity, account = loaded
-        if identity["model_uri"] != model.uri or identity["config_digest"] != model.digest:
+        feed = open_feed(spec.data, s["feed"])
+    try:
+        store = StateStore(s["state"])
+        session = s["session"]
+        loaded = store.load(session)
+        if loaded is not None and (loaded[0]["model_uri"] != model.uri or loaded[0]["config_digest"] != model.digest):
             raise ConfigError(
-                f"paper.session={session}: trades {identity['model_uri']}, not {model.uri}; "
+                f"paper.session={session}: trades {loaded[0]['model_uri']}, not {model.uri}; "
                 "give another paper.session to trade this version"
             )
-    trader = Trader(spec, session, store, EventLog(s["events"]))
-    first = feed.first_bar()
-    panel0 = feed.full
-    if loaded is None:
-        account = trader.start(None, first, panel0)
-        store.create(session, model.uri, model.digest, list(spec.data.symbols), account)
-    tags = {
-        KIND_TAG: "paper",
-        "strategy": s["strategy"],
-        "model_uri": model.uri,
-        "model_version": model.version,
-        "alias": s["alias"],
-        "session": session,
-        "source_run_id": model.run_id,
-    }
+        trader = Trader(spec, session, store, EventLog(s["events"]))
+        if loaded is None:
+            account = trader.start(None, feed.first_bar(), feed.full)
+            store.create(session, model.uri, model.digest, list(spec.data.symbols), account)
+        else:
+            account = loaded[1]
+        trader.tracked = _tracked_run(s, model, store, account, feed.full, resumed=loaded is not None)
+        trader.log.sync(store)
+        _trade(trader, feed, account, s["feed"].kind == "replay")
+    finally:
+        feed.close()
+    _finish(trader.tracked, store, session, account, spec.initial_capital)
+    console.print(summary_table(store, session), highlight=False)
+    return 0
+
+
+def open_feed(data, spec):
+    """The feed of ``spec.kind`` over the model's data settings."""
+    from runner.paper.feeds import ReplayFeed
+
+    if spec.kind == "replay":
+        return ReplayFeed(data, spec)
+    from runner.paper.live import BinanceWsFeed, RestPollFeed
+
+    return (RestPollFeed if spec.kind == "rest_poll" else BinanceWsFeed)(data, spec)
+
+
+def _bar_time(panel, bar: int) -> int:
+    """Bar ``bar``'s open time (ms), also for the bar after the panel's last."""
+    from runner.data.timeframes import timeframe_ms
+
+    if bar < panel.n_bars:
+        return int(panel.times[max(bar, 0)])
+    return int(panel.times[-1]) + (bar - panel.n_bars + 1) * timeframe_ms(panel.timeframe)
+
+
+def _tracked_run(s: dict, model, store, account, panel, resumed: bool):
+    """The session's MLflow run: created with the session, attached again when it resumes; the start
+    or resume is an event."""
+    from runner.children import KIND_TAG
+    from runner.tracking import TrackedRun
+
+    session = s["session"]
     if account.mlflow_run_id:
         tracked = TrackedRun.attach(s["tracking"], account.mlflow_run_id)
-        trader.pending_metrics = store.equity_since(session, account.logged_bar)
     else:
+        tags = {KIND_TAG: "paper", "strategy": s["strategy"], "model_uri": model.uri, "alias": s["alias"]}
+        tags |= {"model_version": model.version, "session": session, "source_run_id": model.run_id}
         tracked = TrackedRun(s["tracking"], f"paper {session}", tags)
-        tracked.log_params(
-            {
-                "model_uri": model.uri,
-                "alias": s["alias"],
-                "feed": s["feed"].kind,
-                "first_bar": iso(int(panel0.times[account.first_bar])),
-            }
-        )
+        first = iso(_bar_time(panel, account.first_bar))
+        tracked.log_params({"model_uri": model.uri, "alias": s["alias"], "feed": s["feed"].kind, "first_bar": first})
         account.mlflow_run_id = tracked.run_id
         store.set_run(session, tracked.run_id)
-    trader.tracked = tracked
-    kind = "resume" if loaded is not None else "start"
-    store.add_event(
-        session,
-        account.last_bar,
-        int(panel0.times[max(account.last_bar, 0)]),
-        kind,
-        {"model_uri": model.uri, "run_id": tracked.run_id},
-    )
-    trader.log.sync(store)
-    total = panel0.n_bars - account.last_bar - 1
+    kind = "resume" if resumed else "start"
+    payload = {"model_uri": model.uri, "run_id": tracked.run_id, "feed": s["feed"].kind}
+    store.add_event(session, account.last_bar, _bar_time(panel, account.last_bar), kind, payload)
+    return tracked
+
+
+def _trade(trader, feed, account, replay: bool) -> None:
+    """Every bar the feed brings, with a progress bar; an error or a stop is recorded (the run FAILED
+    or KILLED; the state stays at the last committed bar)."""
+    store, session, tracked = trader.store, trader.session, trader.tracked
+    trader.pending_metrics = store.equity_since(session, account.logged_bar)
+    first = account.last_bar + 1
+    total = feed.full.n_bars - first if replay else None
     console.print(
-        f"paper {session}: {model.uri} from {iso(int(panel0.times[account.last_bar + 1]))}"
-        if total > 0
-        else f"paper {session}: no new bar",
+        f"paper {session}: {store.load(session)[0]['model_uri']} ({feed.spec.kind}) from "
+        f"{iso(_bar_time(feed.full, first))}",
         highlight=False,
     )
+
+    def panels():
+        for panel in feed.panels(account.last_bar):
+            if panel.n_bars > account.last_bar >= 0 and int(panel.times[account.last_bar]) != account.last_time:
+                raise ConfigError(
+                    f"paper.session={session}: bar {account.last_bar} of the data opens at "
+                    f"{iso(int(panel.times[account.last_bar]))}, the session's at {iso(account.last_time)} "
+                    "(the data's first bar moved); give another paper.session"
+                )
+            for kind, payload in feed.notes:
+                store.add_event(session, account.last_bar, max(account.last_time, 0), kind, payload)
+            feed.notes.clear()
+            trader.log.sync(store)
+            yield panel
+
+    columns = (TextColumn("[bold]paper[/]"), BarColumn(), TextColumn("{task.completed:,} bars"), TimeElapsedColumn())
     try:
-        with Progress(
-            TextColumn("[bold]paper[/]"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} bars"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("bars", total=max(total, 0))
-            trader.run(feed.panels(account.last_bar), account, lambda: bar.advance(task))
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("bars", total=total)
+            trader.run(panels(), account, lambda: bar.advance(task), getattr(feed, "received", None))
     except BaseException as exc:
         trader.flush(force=True)
-        store.add_event(
-            session,
-            account.last_bar,
-            max(account.last_time, 0),
-            "error" if isinstance(exc, Exception) else "stopped",
-            {"error": str(exc)[:500] or type(exc).__name__},
-        )
+        kind = "error" if isinstance(exc, Exception) else "stopped"
+        store.add_event(session, account.last_bar, max(account.last_time, 0), kind, {"error": str(exc)[:500]})
         trader.log.sync(store)
         if isinstance(exc, Exception):
             tracked.fail(exc)
@@ -173,9 +201,6 @@ def run_session(cfg: DictConfig) -> int:
             tracked.heartbeat.stop()
             tracked.client.set_terminated(tracked.run_id, "KILLED")
         raise
-    _finish(tracked, store, session, account, spec.initial_capital)
-    console.print(summary_table(store, session), highlight=False)
-    return 0
 
 
 def iso(ms: int) -> str:

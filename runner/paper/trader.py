@@ -78,10 +78,10 @@ class Trader:
         """The session's account: the stored one, else a fresh flat one trading from ``first_bar``."""
         if account is not None:
             return account
-        pos, acc, side, active, reason, rs = new_live_state(
-            self.spec.initial_capital, panel.n_assets, int(panel.days[first_bar])
-        )
-        return Account(pos, acc, side, active, reason, rs, self.spec.initial_capital, first_bar, first_bar - 1, -1)
+        day = int(panel.days[first_bar]) if first_bar < panel.n_bars else int(panel.days[-1])
+        pos, acc, side, active, reason, rs = new_live_state(self.spec.initial_capital, panel.n_assets, day)
+        before = int(panel.times[first_bar - 1]) if 0 < first_bar <= panel.n_bars else -1  # the bar before the first
+        return Account(pos, acc, side, active, reason, rs, self.spec.initial_capital, first_bar, first_bar - 1, before)
 
     def step(self, panel: MarketPanel, mkt, prog, params: np.ndarray, account: Account) -> BarResult:
         """Advance ``account`` by bar ``account.last_bar + 1`` of ``panel`` (in place)."""
@@ -103,8 +103,9 @@ class Trader:
                 events.append(("order", {"symbol": s, "target_side": int(account.side[a]), "at": "next_open"}))
         return BarResult(float(equity), exposure(account.pos, panel.close[t], float(equity)), trades, events)
 
-    def run(self, panels, account: Account, progress=None) -> Account:
-        """Process every new bar of each grown panel; commit each bar."""
+    def run(self, panels, account: Account, progress=None, received: dict | None = None) -> Account:
+        """Process every new bar of each grown panel; commit each bar. ``received``: when each bar's
+        closed kline arrived (``time.perf_counter``), to log the latency to its decision."""
         for panel in panels:
             if panel.n_bars <= account.last_bar + 1:
                 continue
@@ -112,6 +113,9 @@ class Trader:
             mkt, prog = compiled.market(panel), compiled.program()
             while account.last_bar + 1 < panel.n_bars:
                 result = self.step(panel, mkt, prog, compiled.params, account)
+                if received and account.last_time in received:
+                    ms = (time.perf_counter() - received[account.last_time]) * 1000.0
+                    result.events.append(("decided", {"latency_ms": round(ms, 3)}))
                 self.store.commit_bar(
                     self.session, account, result.equity, result.exposure, result.trades, result.events
                 )

@@ -3,11 +3,8 @@
 with SIGKILL at random bars and resumed, the event log, the status table and bad input."""
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,49 +13,8 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.runner.paper.conftest import REPLAY, paper
 from tests.runner.promote.test_promote import promote
-from tests.runner.test_cli import FAST, cli, runs
-
-JOB = (
-    "strategy=rsi",
-    "data.symbols=[BTCUSDT,ETHUSDT]",
-    "filters=none",
-    "leverage=3",
-    "tracking.trades_json=true",
-    *FAST,
-)
-REPLAY = ("feed.end=2024-06-30",)  # the backtest's own bars
-
-
-def paper(store: Path, *args: str, module: str = "runner.paper", env: dict | None = None, wait: bool = True):
-    """``python -m runner.paper`` on ``store`` (its state beside it)."""
-    inherited = {k: v for k, v in os.environ.items() if k != "PERPLAB_POSTGRES_URL"}
-    env = {
-        **inherited,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
-        "PERPLAB_CACHE": str(store.parent / "cache"),
-        **(env or {}),
-    }
-    cmd = [sys.executable, "-m", module, *args]
-    if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """Two backtests, isolated (-> champion) and cross margin (-> challenger), promoted."""
-    tmp = tmp_path_factory.mktemp("paper")
-    for mode in ("isolated", "cross"):
-        out = cli(tmp, *JOB, f"margin={mode}")
-        assert out.returncode == 0, out.stderr
-    db = tmp / "mlruns" / "mlflow.db"
-    _, found = runs(db)
-    ids = {r.data.params["margin.mode"]: r.info.run_id for r in found}
-    off = ("promote.gates.max_drawdown=null", "promote.gates.min_trades=null")
-    assert promote(db, f"promote.run_id={ids['isolated']}", "promote.stage=champion", *off).returncode == 0
-    assert promote(db, f"promote.run_id={ids['cross']}", "promote.stage=challenger", *off).returncode == 0
-    return db, ids
 
 
 def session_trades(db: Path, session: str) -> list[dict]:
@@ -68,10 +24,11 @@ def session_trades(db: Path, session: str) -> list[dict]:
         ]
 
 
-def session_equity(db: Path, session: str) -> np.ndarray:
+def session_equity(db: Path, session: str, first: int = 0) -> np.ndarray:
+    """The session's equity at each bar's close, from bar ``first`` on (every bar once, none missed)."""
     with sqlite3.connect(db.parent / "paper.db") as con:
         rows = con.execute("SELECT bar, equity FROM equity WHERE session = ? ORDER BY bar", (session,)).fetchall()
-    assert [r[0] for r in rows] == list(range(len(rows)))  # every bar once, none missed
+    assert [r[0] for r in rows] == list(range(first, first + len(rows)))
     return np.array([r[1] for r in rows])
 
 
