@@ -45,6 +45,15 @@ def settings(cfg: DictConfig) -> dict:
     path = state_path(p.get("state"), tracking.uri)
     check_state(path)
     events = Path(p["events"]).expanduser() if p.get("events") else path.parent / "paper-events.jsonl"
+    max_drift = p.get("max_drift")
+    if isinstance(max_drift, bool) or not isinstance(max_drift, int | float) or max_drift <= 0:
+        raise ConfigError(f"paper.max_drift={max_drift!r}: must be a number > 0")
+    port = p.get("metrics_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise ConfigError(f"paper.metrics_port={port!r}: must be a TCP port (1-65535) or null")
+    from runner.paper.alerts import alert_spec
+
+    alerts = alert_spec(OmegaConf.to_container(cfg.alerts, resolve=True))
     return {
         "strategy": strategy,
         "alias": alias,
@@ -54,6 +63,9 @@ def settings(cfg: DictConfig) -> dict:
         "postgres_url": url,
         "state": path,
         "events": events,
+        "alerts": alerts,
+        "max_drift": float(max_drift),
+        "metrics": (str(p.get("metrics_host") or "127.0.0.1"), port),
     }
 
 
@@ -106,11 +118,15 @@ def run_session(cfg: DictConfig) -> int:
         else:
             account = loaded[1]
         trader.tracked = _tracked_run(s, model, store, account, feed.full, resumed=loaded is not None)
-        trader.log.sync(store)
+        _observers(trader, s, model)
+        trader.publish()
         _trade(trader, feed, account, s["feed"].kind == "replay")
     finally:
         feed.close()
-    _finish(trader.tracked, store, session, account, spec.initial_capital)
+        for part in (trader.notifier, trader.exporter) if "trader" in locals() else ():
+            if part is not None:
+                part.close()
+    _finish(trader, account, spec)
     console.print(summary_table(store, session), highlight=False)
     return 0
 
@@ -124,6 +140,29 @@ def open_feed(data, spec):
     from runner.paper.live import BinanceWsFeed, RestPollFeed
 
     return (RestPollFeed if spec.kind == "rest_poll" else BinanceWsFeed)(data, spec)
+
+
+def _observers(trader, s: dict, model) -> None:
+    """Alerts, the Prometheus endpoint and the backtest's expectations for drift."""
+    import logging
+
+    from runner.paper.alerts import Notifier
+    from runner.paper.drift import expectation
+
+    for name in ("httpx", "httpcore"):  # request lines would carry a bot token in the URL
+        logging.getLogger(name).setLevel(logging.WARNING)
+    trader.notifier = Notifier(s["alerts"]) if s["alerts"].kind != "none" else None
+    host, port = s["metrics"]
+    if port is not None:
+        from runner.paper.exporter import Exporter
+
+        try:
+            trader.exporter = Exporter(s["session"], port, host)
+        except OSError as exc:
+            raise ConfigError(f"paper.metrics_port={port}: cannot listen on {host}:{port} ({exc.strerror})") from None
+    slippage = float(OmegaConf.select(model.cfg, "fees.slippage_bps", default=0.0) or 0.0)
+    trader.expect = expectation(trader.tracked.client, model.run_id, slippage)
+    trader.max_drift = s["max_drift"]
 
 
 def _bar_time(panel, bar: int) -> int:
@@ -182,7 +221,7 @@ def _trade(trader, feed, account, replay: bool) -> None:
             for kind, payload in feed.notes:
                 store.add_event(session, account.last_bar, max(account.last_time, 0), kind, payload)
             feed.notes.clear()
-            trader.log.sync(store)
+            trader.publish()
             yield panel
 
     columns = (TextColumn("[bold]paper[/]"), BarColumn(), TextColumn("{task.completed:,} bars"), TimeElapsedColumn())
@@ -194,7 +233,7 @@ def _trade(trader, feed, account, replay: bool) -> None:
         trader.flush(force=True)
         kind = "error" if isinstance(exc, Exception) else "stopped"
         store.add_event(session, account.last_bar, max(account.last_time, 0), kind, {"error": str(exc)[:500]})
-        trader.log.sync(store)
+        trader.publish()
         if isinstance(exc, Exception):
             tracked.fail(exc)
         else:
@@ -209,27 +248,31 @@ def iso(ms: int) -> str:
     return iso_ms(ms)
 
 
-def _finish(tracked, store, session: str, account, initial: float) -> None:
+def _finish(trader, account, spec) -> None:
     """The session's trades and summary reach its run; the run is FINISHED (a later start resumes it)."""
     import json
 
     from kernels import enums as E
+    from runner.data.timeframes import timeframe_ms
 
-    trades = store.trades(session)
+    trades = trader.store.trades(trader.session)
     acc = account.acc
-    tracked.log_metrics(
-        {
-            "final_equity": account.prev_equity,
-            "n_trades": float(acc[E.A_N_TRADES]),
-            "n_liquidations": float(acc[E.A_N_LIQ]),
-            "fees": float(acc[E.A_FEES]),
-            "funding": float(acc[E.A_FUNDING]),
-            "total_return": account.prev_equity / initial - 1.0,
-        },
-        step=account.last_bar,
-    )
-    tracked.log_files({"trades.json": lambda p: p.write_text(json.dumps(trades, indent=1) + "\n")})
-    tracked.finish()
+    bars = max(account.last_bar - account.first_bar + 1, 0)
+    summary = {
+        "final_equity": account.prev_equity,
+        "n_trades": float(acc[E.A_N_TRADES]),
+        "n_liquidations": float(acc[E.A_N_LIQ]),
+        "n_halts": float(acc[E.A_HALTS]),
+        "fees": float(acc[E.A_FEES]),
+        "funding": float(acc[E.A_FUNDING]),
+        "total_return": account.prev_equity / spec.initial_capital - 1.0,
+        "paper_bars": float(bars),
+        "paper_days": bars * timeframe_ms(spec.data.timeframe) / 86_400_000,
+        **trader.drift,
+    }
+    trader.tracked.log_metrics(summary, step=max(account.last_bar, 0))
+    trader.tracked.log_files({"trades.json": lambda p: p.write_text(json.dumps(trades, indent=1) + "\n")})
+    trader.tracked.finish()
 
 
 def summary_table(store, session: str) -> Table:

@@ -72,7 +72,14 @@ class Trader:
     def __init__(self, spec: RunSpec, session: str, store: StateStore, log: EventLog, tracked=None):
         self.spec, self.session, self.store, self.log, self.tracked = spec, session, store, log, tracked
         self.pending_metrics: list[tuple[int, int, float, float]] = []
+        self.pending_drift: list[tuple[int, int, dict[str, float]]] = []
         self.last_flush = time.monotonic()
+        self.notifier = None  # runner.paper.alerts.Notifier
+        self.exporter = None  # runner.paper.exporter.Exporter
+        self.expect = None  # runner.paper.drift.Expectation
+        self.max_drift = float("inf")
+        self.rets = [float(t["ret"]) for t in store.trades(session)]
+        self.drift: dict[str, float] = {}
 
     def start(self, account: Account | None, first_bar: int, panel: MarketPanel) -> Account:
         """The session's account: the stored one, else a fresh flat one trading from ``first_bar``."""
@@ -119,17 +126,63 @@ class Trader:
                 self.store.commit_bar(
                     self.session, account, result.equity, result.exposure, result.trades, result.events
                 )
-                self.log.sync(self.store)
+                self.publish()
+                self.rets += [float(tr["ret"]) for _, tr in result.trades]
                 self.pending_metrics.append((account.last_bar, account.last_time, result.equity, result.exposure))
+                if self.exporter is not None:
+                    self.exporter.bar(result.equity, result.exposure, account.last_time + _step_ms(panel))
                 if progress is not None:
                     progress()
                 self.flush(force=False)
+            self.check_drift(panel, mkt, prog, compiled.params, account)
         self.flush(force=True)
         return account
 
+    def publish(self) -> None:
+        """New events to the JSON-lines log, then to the notifier and the exporter's error count."""
+        events = self.log.sync(self.store)
+        if self.exporter is not None:
+            for e in events:
+                if e["kind"] in ("error", "alert_failed"):
+                    self.exporter.error()
+        if self.notifier is not None and events:
+            failed = self.notifier.deliver(events)
+            for kind, payload in failed:
+                last = events[-1]
+                self.store.add_event(self.session, last["bar"], self.store_time(), kind, payload)
+            if failed:
+                self.publish()
+
+    def store_time(self) -> int:
+        row = self.store.con.execute("SELECT last_time FROM sessions WHERE session = ?", (self.session,)).fetchone()
+        return max(int(row[0]), 0) if row else 0
+
+    def check_drift(self, panel: MarketPanel, mkt, prog, params: np.ndarray, account: Account) -> None:
+        """Drift after a batch of bars (``runner.paper.drift``): logged, exported, and an event (alerted)
+        when beyond ``max_drift``."""
+        from runner.paper.drift import close_to_open_bps, measure
+
+        if self.expect is None or account.last_bar < account.first_bar:
+            return
+        first, end = account.first_bar, account.last_bar + 1
+        fresh = new_live_state(self.spec.initial_capital, panel.n_assets, int(panel.days[first]))
+        ring = empty_trades(TRADES_PER_ASSET_BAR * panel.n_assets * (end - first))
+        rerun = advance(
+            0, mkt, prog, params, first, end, *fresh, self.spec.initial_capital, ring, np.zeros(end - first)
+        )
+        gap = close_to_open_bps(panel.close[first:end], panel.open[first:end], panel.tradable[first:end])
+        self.drift = measure(self.expect, np.array(self.rets), end - first, account.prev_equity, float(rerun), gap)
+        self.pending_drift.append((account.last_bar, account.last_time, self.drift))
+        if self.exporter is not None:
+            self.exporter.set_drift(self.drift)
+        if self.drift["drift"] > self.max_drift:
+            payload = {k: round(v, 6) for k, v in self.drift.items()} | {"max_drift": self.max_drift}
+            self.store.add_event(self.session, account.last_bar, account.last_time, "drift", payload)
+            self.publish()
+
     def flush(self, force: bool) -> None:
         """Per-bar metrics to MLflow (step: the bar's row, timestamp: its open time)."""
-        if self.tracked is None or not self.pending_metrics:
+        if self.tracked is None or not (self.pending_metrics or self.pending_drift):
             return
         if not force and time.monotonic() - self.last_flush < FLUSH_S:
             return
@@ -138,11 +191,21 @@ class Trader:
         items = []
         for bar, ms, equity, expo in self.pending_metrics:
             items += [Metric("equity", equity, ms, bar), Metric("exposure", expo, ms, bar)]
+        for bar, ms, values in self.pending_drift:
+            items += [Metric(k, v, ms, bar) for k, v in values.items()]
+        self.pending_drift.clear()
         for i in range(0, len(items), 1000):
             self.tracked.client.log_batch(self.tracked.run_id, metrics=items[i : i + 1000])
-        self.store.set_logged(self.session, self.pending_metrics[-1][0])
+        if self.pending_metrics:
+            self.store.set_logged(self.session, self.pending_metrics[-1][0])
         self.pending_metrics.clear()
         self.last_flush = time.monotonic()
+
+
+def _step_ms(panel: MarketPanel) -> int:
+    from runner.data.timeframes import timeframe_ms
+
+    return timeframe_ms(panel.timeframe)
 
 
 def state_path(configured: str | None, tracking_uri: str) -> Path:

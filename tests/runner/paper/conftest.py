@@ -32,7 +32,9 @@ def paper(store: Path, *args: str, module: str = "runner.paper", env: dict | Non
         "PERPLAB_CACHE": str(store.parent / "cache"),
         **(env or {}),
     }
-    cmd = [sys.executable, "-m", module, *args]
+    cmd = [sys.executable, "-m", module, *args, f"hydra.run.dir={store.parent / 'outputs'}"]
+    if module != "runner.paper":
+        cmd = cmd[:-1]
     if not wait:
         with open(store.parent / "paper.err", "a") as err:
             return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
