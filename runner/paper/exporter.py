@@ -36,6 +36,8 @@ class Exporter:
             registry=self.registry,
         )
         self.lag.labels(session).set_function(lambda: max(0.0, time.time() - self._close))
+        self.errors.labels(session)  # 0 until the first error: a series from the start
+        self.bars.labels(session)
         self._close = time.time()
         self.session = session
         self.server, self.thread = start_http_server(port, addr=host, registry=self.registry)

@@ -92,7 +92,9 @@ def promote(cfg: DictConfig) -> int:
         tagged = run.data.tags.get("strategy")
         if tagged and tagged != strategy:
             raise ConfigError(f"promote.strategy={strategy}: run {run.info.run_id} is of strategy {tagged}")
-    gates = check_gates(run.data.metrics, run.data.tags, s["gates"])
+    known = mv or reg.existing_version(client, name, run.info.run_id)
+    paper = reg.paper_results(client, name, known) if s["stage"] == "champion" else None
+    gates = check_gates(run.data.metrics, run.data.tags, s["gates"], paper)
     entering = s["stage"] in ("challenger", "champion") or mv is None
     if entering:
         _print_gates(gates, f"promotion gates of run {run.info.run_id}")

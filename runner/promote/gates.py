@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 from runner.errors import ConfigError
 
-GATES = ("no_liquidation", "min_trades", "max_drawdown", "min_dsr", "min_wfe", "require_survivor")
+GATES = (
+    "no_liquidation",
+    "min_trades",
+    "max_drawdown",
+    "min_dsr",
+    "min_wfe",
+    "require_survivor",
+    "min_paper_days",
+    "max_drift",
+)
+PAPER_GATES = ("min_paper_days", "max_drift")  # read the version's paper sessions; applied on the way to champion
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ def gate_settings(raw: Mapping | None) -> dict[str, object]:
     unknown = sorted(set(raw) - set(GATES))
     if unknown:
         raise ConfigError(f"promote.gates.{unknown[0]}: no such gate; valid: {', '.join(GATES)}")
-    for key in ("min_trades", "max_drawdown", "min_dsr", "min_wfe"):
+    for key in ("min_trades", "max_drawdown", "min_dsr", "min_wfe", *PAPER_GATES):
         v = raw.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
             raise ConfigError(f"promote.gates.{key}={v!r}: must be a number >= 0, or null (off)")
@@ -44,8 +54,14 @@ def gate_settings(raw: Mapping | None) -> dict[str, object]:
     return {k: raw.get(k) for k in GATES}
 
 
-def check_gates(metrics: Mapping[str, float], tags: Mapping[str, str], settings: Mapping[str, object]) -> list[Gate]:
-    """Every gate against a run's metrics and tags."""
+def check_gates(
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    settings: Mapping[str, object],
+    paper: Mapping[str, float] | None = None,
+) -> list[Gate]:
+    """Every gate against a run's metrics and tags; the paper gates against ``paper`` (the version's
+    longest paper session: ``paper_days``, ``drift``), only when given (a move to champion)."""
 
     def metric(name: str) -> float | None:
         v = metrics.get(name)
@@ -54,7 +70,12 @@ def check_gates(metrics: Mapping[str, float], tags: Mapping[str, str], settings:
     out = []
     for name in GATES:
         threshold = settings.get(name)
-        if name == "no_liquidation":
+        if name in PAPER_GATES:
+            value = None if paper is None else paper.get("paper_days" if name == "min_paper_days" else "drift")
+            on = threshold is not None and paper is not None
+            low = name == "min_paper_days"
+            passed = value is not None and (value >= threshold if low else value <= threshold)  # type: ignore[operator]
+        elif name == "no_liquidation":
             value = metric("n_liquidations")
             on = bool(threshold)
             passed = value is not None and value == 0

@@ -192,6 +192,24 @@ def version_tags(run, cfg: DictConfig, objective: str, gates) -> dict[str, str]:
     return tags
 
 
+def paper_results(client, name: str, mv) -> dict[str, float]:
+    """The longest paper session of version ``mv`` (``perplab.kind=paper`` runs of its model URI):
+    its ``paper_days`` and latest ``drift``; empty without a version or a session."""
+    if mv is None:
+        return {}
+    uri = f"models:/{name}/{mv.version}"
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.`{KIND_TAG}` = 'paper' and tags.model_uri = '{uri}'",
+        max_results=1000,
+    )
+    done = [r for r in runs if "paper_days" in r.data.metrics]
+    if not done:
+        return {}
+    best = max(done, key=lambda r: r.data.metrics["paper_days"])
+    return {k: best.data.metrics[k] for k in ("paper_days", "drift") if k in best.data.metrics}
+
+
 def alias_version(client, name: str, alias: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)

@@ -2,10 +2,12 @@
 (closed and unclosed klines, a disconnect, a gap) with REST for the closed bars, and REST polling.
 Each session ends equal to the replay of the same bars: trade for trade, bar for bar."""
 
+import socket
 import sqlite3
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import polars as pl
 import pytest
@@ -48,6 +50,23 @@ def wait_for_bar(state: Path, session: str, bar: int, proc, timeout: float = 90.
         assert proc.poll() is None, "the paper process ended early"
         time.sleep(0.02)
     raise AssertionError(f"{session}: bar {bar} not committed in {timeout} s (last {_last_bar(state, session)})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The endpoint's samples: ``name{labels}`` -> value."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
 
 
 def bar_of(ms: int) -> int:
@@ -123,9 +142,11 @@ def test_the_websocket_feed_acts_on_closed_klines_reconnects_and_backfills(store
 
 
 def test_the_rest_polling_feed_trades_each_bar_as_it_closes(store, exchange) -> None:
+    """... and serves its equity, exposure, bars and lag on a Prometheus endpoint while it runs."""
     db, _ = store
     server, root = exchange
     state = db.parent / "paper.db"
+    port = free_port()
     proc = paper(
         db,
         "strategy=rsi",
@@ -136,6 +157,7 @@ def test_the_rest_polling_feed_trades_each_bar_as_it_closes(store, exchange) -> 
         "feed.end=2024-07-01",
         "feed.poll_s=0.05",
         "paper.session=poll",
+        f"paper.metrics_port={port}",
         wait=False,
     )
     deadline = time.monotonic() + 120
@@ -146,6 +168,15 @@ def test_the_rest_polling_feed_trades_each_bar_as_it_closes(store, exchange) -> 
         t = LIVE + i * H
         server.set_now(t + H + 500)
         wait_for_bar(state, "poll", bar_of(t), proc)
+        if i == 11:
+            scraped = scrape(port)
+            with sqlite3.connect(state) as con:
+                (equity,) = con.execute("SELECT prev_equity FROM sessions WHERE session = 'poll'").fetchone()
+            assert scraped['perplab_paper_equity{session="poll"}'] == equity
+            assert scraped['perplab_paper_bars_total{session="poll"}'] == 12
+            assert scraped['perplab_paper_last_bar_close_seconds{session="poll"}'] == (t + H) / 1000
+            assert scraped['perplab_paper_last_bar_lag_seconds{session="poll"}'] > 0
+            assert 'perplab_paper_errors_total{session="poll"}' in scraped
     assert proc.wait(timeout=60) == 0, (db.parent / "paper.err").read_text()
     want_trades, want_equity = replayed(db, "poll-replay", "2024-07-01")
     assert session_trades(db, "poll") == want_trades

@@ -60,6 +60,10 @@ def test_a_replay_of_the_backtest_bars_is_the_backtest(store, alias: str, mode: 
     assert run.data.tags["model_uri"] == f"models:/perplab-rsi/{1 if mode == 'isolated' else 2}"
     assert len(client.get_metric_history(run.info.run_id, "equity")) == len(mine)
     assert run.data.metrics["n_trades"] == len(closed)
+    assert run.data.metrics["drift_equity"] == 0.0  # the account is its own backtest re-run, to the bit
+    assert abs(run.data.metrics["drift_trade_rate"]) < 0.02  # the backtest's bars: its trade rate (less the last)
+    assert run.data.metrics["drift_pnl_ks"] < 0.02  # and its return distribution
+    assert run.data.metrics["paper_days"] == pytest.approx(len(mine) / 24)
     assert (
         json.loads(Path(client.download_artifacts(run.info.run_id, "trades.json", str(tmp / "p"))).read_text()) == got
     )
@@ -136,6 +140,20 @@ def _last_bar(state: Path, session: str) -> int | None:
     except sqlite3.Error:
         return None
     return None if row is None else row[0]
+
+
+def test_drift_beyond_the_threshold_is_an_event(store) -> None:
+    """A session on bars the backtest never saw (2024H2) drifts from its expectations: past a small
+    ``paper.max_drift`` each check is a ``drift`` event with the measures."""
+    db, _ = store
+    out = paper(db, "strategy=rsi", "paper.session=drifting", "paper.max_drift=0.01", "feed.end=2024-09-30")
+    assert out.returncode == 0, out.stderr
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl").filter(
+        (pl.col("session") == "drifting") & (pl.col("kind") == "drift")
+    )
+    assert events.height >= 1
+    last = events.row(-1, named=True)
+    assert last["drift"] > 0.01 and last["max_drift"] == 0.01 and last["drift_equity"] == 0.0
 
 
 def test_status_lists_sessions(store) -> None:
@@ -218,3 +236,23 @@ def test_active_configs_must_agree(store, postgres) -> None:
         con.execute("UPDATE active_configs SET symbols = ARRAY['BTCUSDT','ETHUSDT']")
     out = paper(db, "strategy=rsi", "paper.session=pg", "feed.end=2024-01-15", env=env)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_paper_gates_read_the_versions_paper_sessions(store) -> None:
+    """Before champion: ``min_paper_days`` and ``max_drift`` read the version's longest paper session
+    (tests/runner/promote/test_gates.py: a version without one fails them)."""
+    db, ids = store
+    if _last_bar(db.parent / "paper.db", "parity-isolated") is None:
+        assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("perplab-rsi").experiment_id
+    sessions = client.search_runs([exp], "tags.model_uri = 'models:/perplab-rsi/1' and tags.`perplab.kind` = 'paper'")
+    longest = max((r for r in sessions if "paper_days" in r.data.metrics), key=lambda r: r.data.metrics["paper_days"])
+    days, drift = longest.data.metrics["paper_days"], longest.data.metrics["drift"]
+    base = (f"promote.run_id={ids['isolated']}", "promote.stage=champion", "promote.gates.max_drawdown=null")
+    ok = promote(db, *base, f"promote.gates.min_paper_days={int(days)}", f"promote.gates.max_drift={drift + 0.01}")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "min_paper_days" in ok.stdout and "max_drift" in ok.stdout
+    too_long = promote(db, *base, f"promote.gates.min_paper_days={int(days) + 1}")
+    assert too_long.returncode == 1 and "FAIL: min_paper_days" in too_long.stdout
+    assert client.get_model_version("perplab-rsi", "1").aliases == ["champion"]

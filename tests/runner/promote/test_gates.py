@@ -45,10 +45,33 @@ GOOD = {"n_liquidations": 0.0, "n_trades": 40.0, "max_drawdown": 0.2}
 )
 def test_gates(metrics, tags, settings, verdicts) -> None:
     gates = {g.name: g for g in check_gates(metrics, tags, gate_settings({**DEFAULT, **settings}))}
+    assert gates["min_paper_days"].verdict == gates["max_drift"].verdict == "off"  # not a move to champion
     for name, verdict in verdicts.items():
         assert gates[name].verdict == verdict, gates[name].describe()
     failing = {g.name for g in gates.values() if g.verdict == "FAIL"}
     assert failing == {n for n, v in verdicts.items() if v == "FAIL"}
+
+
+PAPER = {"min_paper_days": 30, "max_drift": 0.2}
+
+
+@pytest.mark.parametrize(
+    "paper, settings, verdicts",
+    [
+        # the longest paper session: 45 days, drift 0.1
+        ({"paper_days": 45.0, "drift": 0.1}, PAPER, {"min_paper_days": "pass", "max_drift": "pass"}),
+        # the bounds are inclusive
+        ({"paper_days": 30.0, "drift": 0.2}, PAPER, {"min_paper_days": "pass", "max_drift": "pass"}),
+        ({"paper_days": 29.9, "drift": 0.21}, PAPER, {"min_paper_days": "FAIL", "max_drift": "FAIL"}),
+        # no paper session of the version: both fail
+        ({}, PAPER, {"min_paper_days": "FAIL", "max_drift": "FAIL"}),
+        # off by default
+        ({}, {}, {"min_paper_days": "off", "max_drift": "off"}),
+    ],
+)
+def test_paper_gates_on_the_way_to_champion(paper, settings, verdicts) -> None:
+    gates = {g.name: g for g in check_gates(GOOD, {}, gate_settings({**DEFAULT, **settings}), paper)}
+    assert {name: gates[name].verdict for name in verdicts} == verdicts
 
 
 @pytest.mark.parametrize(
