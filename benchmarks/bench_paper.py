@@ -49,7 +49,7 @@ def ws_latency(env: dict, n_bars: int) -> list[float]:
     from tests.conftest import DATA_ROOT
     from tests.runner.data.binance_server import BinanceServer, market_from_shared
     from tests.runner.data.conftest import fetch, spec_for
-    from tests.runner.paper.test_paper import _last_bar
+    from tests.runner.paper.test_paper import last_bar_of
     from tests.runner.paper.ws_server import KlineStream, kline_message
 
     symbols = SYMBOLS.strip("[]").split(",")
@@ -64,9 +64,15 @@ def ws_latency(env: dict, n_bars: int) -> list[float]:
         args = ["runner.paper", "strategy=rsi", "feed=binance_ws", f"feed.ws_url={stream.url}"]
         args += [f"feed.rest_url={srv.url}", f"feed.archive_url={srv.url}", f"feed.data_root={root}"]
         args += [f"feed.end={end}", "paper.session=ws"]
-        proc = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=env["WORK"], stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=env,
+            cwd=env["WORK"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         state = work / "mlruns" / "paper.db"
-        while stream.opened < 1 or _last_bar(state, "ws") is None:
+        while stream.opened < 1 or last_bar_of(state, "ws") is None:
             time.sleep(0.05)
         rows = {s: market.klines[(s, "1h")] for s in symbols}
         for i in range(n_bars):
@@ -76,10 +82,10 @@ def ws_latency(env: dict, n_bars: int) -> list[float]:
                 r = rows[s].filter(pl.col("time") == t).row(0, named=True)
                 ohlcv = (r["open"], r["high"], r["low"], r["close"], r["volume"])
                 stream.send(kline_message(s, "1h", t, t + H, ohlcv, True, t + H + 400))
-            while (_last_bar(state, "ws") or -1) < (t - origin) // H:
+            while (last_bar_of(state, "ws") or -1) < (t - origin) // H:
                 time.sleep(0.01)
         proc.wait(timeout=120)
-    events = pl.read_ndjson(work / "mlruns" / "paper-events.jsonl")
+    events = pl.read_ndjson(work / "mlruns" / "paper-events.jsonl", infer_schema_length=None)
     return events.filter((pl.col("session") == "ws") & (pl.col("kind") == "decided"))["latency_ms"].to_list()
 
 

@@ -54,6 +54,26 @@ def store_for(data: DataSpec | None, spec: FeedSpec) -> StoreSpec:
         raise ConfigError(text.replace("source.archive_url=", "feed.archive_url=")) from None
 
 
+def probe_feed(spec: FeedSpec) -> None:
+    """The pre-flight of a live feed: its REST endpoint answers ``/fapi/v1/time`` and its websocket
+    opens, within seconds and without retries (one line naming the key otherwise)."""
+    import httpx
+
+    from runner.redact import redact
+
+    try:
+        httpx.get(f"{spec.rest_url.rstrip('/')}/fapi/v1/time", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"feed.rest_url={redact(spec.rest_url)}: cannot reach it ({type(exc).__name__})") from None
+    if spec.kind == "binance_ws":
+        from websockets.sync.client import connect
+
+        try:
+            connect(spec.ws_url.rstrip("/") + "/ws", open_timeout=5.0).close()  # the raw stream base path
+        except (OSError, TimeoutError, Exception) as exc:  # noqa: BLE001 - any failure to open is the same line
+            raise ConfigError(f"feed.ws_url={redact(spec.ws_url)}: cannot open it ({type(exc).__name__})") from None
+
+
 class StoreFeed(ABC):
     """The bars a ``runner.data`` store holds from the model's first bar, grown by ``update`` each time
     ``wait`` returns; a bar is released once the exchange's clock passed its close."""

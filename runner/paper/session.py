@@ -16,6 +16,7 @@ SESSION_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 
 def settings(cfg: DictConfig) -> dict:
     """Every check that needs no model: keys, feed, tracking store, PostgreSQL, state database."""
+    _quiet()
     from runner.config import tracking_spec
     from runner.paper.feeds import feed_spec
     from runner.paper.state import check_state
@@ -35,9 +36,10 @@ def settings(cfg: DictConfig) -> dict:
         raise ConfigError(f"paper.session={session!r}: letters, digits and _-.@ only")
     feed = feed_spec(OmegaConf.to_container(cfg.feed, resolve=True))
     if feed.kind != "replay":
-        from runner.paper.live import store_for
+        from runner.paper.live import probe_feed, store_for
 
         store_for(None, feed)  # a writable runner.data store and valid URLs
+        probe_feed(feed)
     tracking = tracking_spec(cfg)
     check_store(tracking.uri)
     url = postgres_url(p.get("postgres_url"))
@@ -142,15 +144,23 @@ def open_feed(data, spec):
     return (RestPollFeed if spec.kind == "rest_poll" else BinanceWsFeed)(data, spec)
 
 
-def _observers(trader, s: dict, model) -> None:
-    """Alerts, the Prometheus endpoint and the backtest's expectations for drift."""
+def _quiet() -> None:
+    """Third-party request logs stay out of the terminal and Hydra's log (a request line would carry a
+    bot token or a mirror's credentials in its URL)."""
     import logging
 
+    from runner.tracking import quiet_libraries
+
+    quiet_libraries()
+    for name in ("httpx", "httpcore", "websockets", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _observers(trader, s: dict, model) -> None:
+    """Alerts, the Prometheus endpoint and the backtest's expectations for drift."""
     from runner.paper.alerts import Notifier
     from runner.paper.drift import expectation
 
-    for name in ("httpx", "httpcore"):  # request lines would carry a bot token in the URL
-        logging.getLogger(name).setLevel(logging.WARNING)
     trader.notifier = Notifier(s["alerts"]) if s["alerts"].kind != "none" else None
     host, port = s["metrics"]
     if port is not None:

@@ -91,6 +91,6 @@ def check_fingerprints(model: PaperModel, data_fingerprint: str) -> None:
     recorded = model.tags.get("data_fingerprint", "")
     if recorded and recorded != data_fingerprint:
         raise ConfigError(
-            f"paper: {model.uri} was promoted on data fingerprint {recorded}; the data root now gives "
+            f"paper: {model.uri} was promoted with data fingerprint {recorded}; the data root now gives "
             f"{data_fingerprint} for its window (re-run and promote it again)"
         )

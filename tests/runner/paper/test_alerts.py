@@ -84,7 +84,9 @@ def test_breaker_trips_and_liquidations_each_send_one_message(alerting, telegram
     out = paper(db, *args, f"alerts.api_url={telegram.url}", *REPLAY, env=env)
     assert out.returncode == 0, out.stderr
 
-    events = pl.read_ndjson(db.parent / "paper-events.jsonl").filter(pl.col("session") == "alerts")
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl", infer_schema_length=None).filter(
+        pl.col("session") == "alerts"
+    )
     kinds = events["kind"].to_list()
     assert kinds.count("breaker") >= 1 and kinds.count("liquidation") >= 1
     assert len(telegram.messages) == sum(kinds.count(k) for k in ALERTING)  # one message per alerting event
@@ -142,7 +144,9 @@ def test_a_webhook_gets_each_event_as_json(alerting, telegram, reachable: bool) 
     args = ("strategy=rsi", "paper.alias=alerts", f"paper.session={session}", "alerts=webhook", *REPLAY)
     out = paper(db, *args, env={"PERPLAB_ALERT_WEBHOOK": url})
     assert out.returncode == 0, out.stderr
-    events = pl.read_ndjson(db.parent / "paper-events.jsonl").filter(pl.col("session") == session)
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl", infer_schema_length=None).filter(
+        pl.col("session") == session
+    )
     alerting_events = sum(events["kind"].to_list().count(k) for k in ALERTING)
     assert alerting_events > 0
     hooks = [body for path, body in telegram.messages if path == "/hook?key=abc"]

@@ -17,7 +17,7 @@ from tests.conftest import DATA_ROOT
 from tests.runner.data.binance_server import BinanceServer, market_from_shared
 from tests.runner.data.conftest import fetch, spec_for
 from tests.runner.paper.conftest import paper
-from tests.runner.paper.test_paper import _last_bar, session_equity, session_trades
+from tests.runner.paper.test_paper import last_bar_of, session_equity, session_trades
 from tests.runner.paper.ws_server import KlineStream, kline_message
 
 H = 3_600_000
@@ -44,12 +44,12 @@ def exchange(market, tmp_path: Path):
 def wait_for_bar(state: Path, session: str, bar: int, proc, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        last = _last_bar(state, session)
+        last = last_bar_of(state, session)
         if last is not None and last >= bar:
             return
         assert proc.poll() is None, "the paper process ended early"
         time.sleep(0.02)
-    raise AssertionError(f"{session}: bar {bar} not committed in {timeout} s (last {_last_bar(state, session)})")
+    raise AssertionError(f"{session}: bar {bar} not committed in {timeout} s (last {last_bar_of(state, session)})")
 
 
 def free_port() -> int:
@@ -105,7 +105,7 @@ def test_the_websocket_feed_acts_on_closed_klines_reconnects_and_backfills(store
             wait=False,
         )
         deadline = time.monotonic() + 120
-        while stream.opened < 1 or _last_bar(state, "ws") is None:
+        while stream.opened < 1 or last_bar_of(state, "ws") is None:
             assert time.monotonic() < deadline and proc.poll() is None, (db.parent / "paper.err").read_text()
             time.sleep(0.05)
         assert stream.paths[0] == "/stream?streams=btcusdt@kline_1h/ethusdt@kline_1h"
@@ -135,7 +135,9 @@ def test_the_websocket_feed_acts_on_closed_klines_reconnects_and_backfills(store
     assert len(equity) == 48 and len(trades) > 0
     assert trades == want_trades
     assert np.array_equal(equity, want_equity)
-    events = pl.read_ndjson(db.parent / "paper-events.jsonl").filter(pl.col("session") == "ws")
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl", infer_schema_length=None).filter(
+        pl.col("session") == "ws"
+    )
     assert events.filter(pl.col("kind") == "reconnect").height == 1
     decided = events.filter(pl.col("kind") == "decided")
     assert decided.height == 48 - 5  # every bar a closed kline announced (not the five fetched after the gap)
@@ -161,7 +163,7 @@ def test_the_rest_polling_feed_trades_each_bar_as_it_closes(store, exchange) -> 
         wait=False,
     )
     deadline = time.monotonic() + 120
-    while _last_bar(state, "poll") is None:
+    while last_bar_of(state, "poll") is None:
         assert time.monotonic() < deadline and proc.poll() is None, (db.parent / "paper.err").read_text()
         time.sleep(0.05)
     for i in range(24):

@@ -98,7 +98,7 @@ def test_a_session_killed_at_random_bars_resumes_exactly(store) -> None:
         proc = paper(db, "strategy=rsi", "paper.session=killed", *REPLAY, wait=False)
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
-            last = _last_bar(state, "killed")
+            last = last_bar_of(state, "killed")
             if last is not None and last >= target:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
@@ -108,7 +108,7 @@ def test_a_session_killed_at_random_bars_resumes_exactly(store) -> None:
     assert kills == 3
     out = paper(db, "strategy=rsi", "paper.session=killed", *REPLAY)
     assert out.returncode == 0, out.stderr
-    if _last_bar(state, "parity-isolated") is None:
+    if last_bar_of(state, "parity-isolated") is None:
         assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
     assert session_trades(db, "killed") == session_trades(db, "parity-isolated")
     assert np.array_equal(session_equity(db, "killed"), session_equity(db, "parity-isolated"))
@@ -118,7 +118,7 @@ def test_a_session_killed_at_random_bars_resumes_exactly(store) -> None:
             for s in ("killed", "parity-isolated")
         )
     assert a == b
-    events = pl.read_ndjson(db.parent / "paper-events.jsonl")
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl", infer_schema_length=None)
     assert events["seq"].is_unique().all() and events["seq"].is_sorted()
     mine = events.filter(pl.col("session") == "killed")
     assert mine.filter(pl.col("kind") == "resume").height == 3
@@ -131,7 +131,7 @@ def test_a_session_killed_at_random_bars_resumes_exactly(store) -> None:
     assert len(runs_) == 1 and runs_[0].info.status == "FINISHED"  # one run, resumed each time
 
 
-def _last_bar(state: Path, session: str) -> int | None:
+def last_bar_of(state: Path, session: str) -> int | None:
     if not state.exists():
         return None
     try:
@@ -148,7 +148,7 @@ def test_drift_beyond_the_threshold_is_an_event(store) -> None:
     db, _ = store
     out = paper(db, "strategy=rsi", "paper.session=drifting", "paper.max_drift=0.01", "feed.end=2024-09-30")
     assert out.returncode == 0, out.stderr
-    events = pl.read_ndjson(db.parent / "paper-events.jsonl").filter(
+    events = pl.read_ndjson(db.parent / "paper-events.jsonl", infer_schema_length=None).filter(
         (pl.col("session") == "drifting") & (pl.col("kind") == "drift")
     )
     assert events.height >= 1
@@ -158,7 +158,7 @@ def test_drift_beyond_the_threshold_is_an_event(store) -> None:
 
 def test_status_lists_sessions(store) -> None:
     db, _ = store
-    if _last_bar(db.parent / "paper.db", "parity-isolated") is None:
+    if last_bar_of(db.parent / "paper.db", "parity-isolated") is None:
         assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
     out = paper(db, module="runner.paper.status")
     assert out.returncode == 0, out.stderr
@@ -188,12 +188,24 @@ def test_a_resumed_session_must_trade_the_same_version(store) -> None:
         ),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_written(store, args, message) -> None:
+def test_bad_input_is_one_line_exit_2_and_nothing_written(store, args, message, tmp_path: Path) -> None:
     db, _ = store
     before = _snapshot(db)
-    out = paper(db, *args, "paper.session=bad", *REPLAY)
+    if any("DATA" in a or "REST" in a for a in args):  # a live feed: a runner.data store and a REST endpoint
+        from tests.conftest import DATA_ROOT
+        from tests.runner.data.binance_server import BinanceServer, market_from_shared
+        from tests.runner.data.conftest import fetch, spec_for
+
+        market = market_from_shared(DATA_ROOT, ["BTCUSDT"], "2024-06-01", "2024-06-03")
+        with BinanceServer(market, now="2024-06-02T00:00") as srv:
+            fetch(spec_for(tmp_path / "store", srv, "symbols=[BTCUSDT]", "start=2024-06-01"))
+            args = [a.replace("DATA", str(tmp_path / "store")).replace("REST", srv.url) for a in args]
+            out = paper(db, *args, "paper.session=bad", *REPLAY)
+    else:
+        out = paper(db, *args, "paper.session=bad", *REPLAY)
     assert out.returncode == 2, out.stderr
-    assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(message.replace("DATA", str(tmp_path / "store"))), out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
     assert "hunter2" not in out.stderr
     assert _snapshot(db) == before
 
@@ -242,7 +254,7 @@ def test_the_paper_gates_read_the_versions_paper_sessions(store) -> None:
     """Before champion: ``min_paper_days`` and ``max_drift`` read the version's longest paper session
     (tests/runner/promote/test_gates.py: a version without one fails them)."""
     db, ids = store
-    if _last_bar(db.parent / "paper.db", "parity-isolated") is None:
+    if last_bar_of(db.parent / "paper.db", "parity-isolated") is None:
         assert paper(db, "strategy=rsi", "paper.session=parity-isolated", *REPLAY).returncode == 0
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("perplab-rsi").experiment_id
@@ -256,3 +268,19 @@ def test_the_paper_gates_read_the_versions_paper_sessions(store) -> None:
     too_long = promote(db, *base, f"promote.gates.min_paper_days={int(days) + 1}")
     assert too_long.returncode == 1 and "FAIL: min_paper_days" in too_long.stdout
     assert client.get_model_version("perplab-rsi", "1").aliases == ["champion"]
+
+
+@pytest.mark.parametrize("tag", ["code_fingerprint", "data_fingerprint"])
+def test_a_version_promoted_on_other_code_or_data_is_refused(store, tag: str) -> None:
+    db, _ = store
+    client = MlflowClient(f"sqlite:///{db}")
+    kept = client.get_model_version("perplab-rsi", "1").tags[tag]
+    client.set_model_version_tag("perplab-rsi", "1", tag, "0123456789abcdef")
+    try:
+        out = paper(db, "strategy=rsi", "paper.session=fingerprint", *REPLAY)
+    finally:
+        client.set_model_version_tag("perplab-rsi", "1", tag, kept)
+    assert out.returncode == 2, out.stderr
+    what = "kernel code" if tag == "code_fingerprint" else "data fingerprint"
+    assert out.stderr.startswith(f"error: paper: models:/perplab-rsi/1 was promoted with {what} 0123456789abcdef")
+    assert out.stderr.count("\n") == 1

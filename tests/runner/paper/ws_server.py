@@ -1,6 +1,7 @@
 """A loopback imitation of Binance's USDT-M combined market stream (``/stream?streams=...``) for kline
 messages, driven by the test: it sends the kline messages the test asks for (closed or not, in
-Binance's own format), can drop every connection (a disconnect) and counts connections."""
+Binance's own format), can drop every connection (a disconnect) and counts connections (``/ws``, the
+raw base path, answers and closes: what a pre-flight check opens)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ class KlineStream:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.connections: list[tuple[ServerConnection, set[str]]] = []
-        self.opened = 0
+        self.opened = 0  # subscribed connections (/stream?streams=...)
+        self.probes = 0  # other connections, closed at once
         self.paths: list[str] = []
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
@@ -65,6 +67,9 @@ class KlineStream:
 
     async def _handler(self, ws: ServerConnection) -> None:
         parts = urlsplit(ws.request.path)
+        if parts.path != "/stream":  # the raw base path (/ws): a client checking the server answers
+            self.probes += 1
+            return
         self.paths.append(ws.request.path)
         streams = set(parse_qs(parts.query).get("streams", [""])[0].split("/"))
         entry = (ws, streams)
