@@ -19,7 +19,7 @@ def settings(cfg: DictConfig) -> dict:
     _quiet()
     from runner.config import tracking_spec
     from runner.paper.feeds import feed_spec
-    from runner.paper.state import check_state
+    from runner.paper.state import check_state, is_postgres
     from runner.paper.trader import state_path
     from runner.promote.active_configs import postgres_url, probe
     from runner.tracking import check_store
@@ -46,7 +46,8 @@ def settings(cfg: DictConfig) -> dict:
     probe(url, "paper.postgres_url")
     path = state_path(p.get("state"), tracking.uri)
     check_state(path)
-    events = Path(p["events"]).expanduser() if p.get("events") else path.parent / "paper-events.jsonl"
+    folder = (state_path(None, tracking.uri) if is_postgres(path) else path).parent  # type: ignore[union-attr]
+    events = Path(p["events"]).expanduser() if p.get("events") else folder / "paper-events.jsonl"
     max_drift = p.get("max_drift")
     if isinstance(max_drift, bool) or not isinstance(max_drift, int | float) or max_drift <= 0:
         raise ConfigError(f"paper.max_drift={max_drift!r}: must be a number > 0")

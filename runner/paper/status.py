@@ -54,13 +54,11 @@ def _short(value) -> str:
 
 def events_table(store: StateStore, n: int = 8) -> Table:
     """The latest ``n`` events of every session."""
-    rows = store.con.execute(
-        "SELECT session, time, kind, payload FROM events ORDER BY seq DESC LIMIT ?", (n,)
-    ).fetchall()
+    rows = store.latest_events(n)
     out = Table(title=f"latest {n} events", box=box.SIMPLE_HEAD)
     for col, width in (("session", 14), ("bar (UTC)", 16), ("event", 11), ("detail", 28)):
         out.add_column(col, overflow="ellipsis", no_wrap=True, max_width=width)
-    for session, time, kind, payload in reversed(rows):
+    for session, time, kind, payload in rows:
         detail = ", ".join(f"{k}={_short(v)}" for k, v in json.loads(payload).items())
         out.add_row(session, iso_ms(time)[:16].replace("T", " "), kind, detail)
     return out
@@ -72,6 +70,7 @@ def main() -> None:
     from runner import preflight
     from runner.config import tracking_spec
     from runner.errors import ConfigError, PerplabError, one_line
+    from runner.paper.state import is_postgres
     from runner.paper.trader import state_path
 
     args = sys.argv[1:]
@@ -82,7 +81,7 @@ def main() -> None:
             except Exception as exc:
                 raise ConfigError(f"{' '.join(args)}: {str(exc).strip().splitlines()[0]}") from None
         path = state_path(cfg.paper.state, tracking_spec(cfg).uri)
-        if not path.exists():
+        if not is_postgres(path) and not path.exists():
             raise ConfigError(f"paper.state={path}: no state database (no paper session has run)")
         store = StateStore(path)
     except PerplabError as exc:

@@ -149,13 +149,9 @@ class Trader:
             failed = self.notifier.deliver(events)
             for kind, payload in failed:
                 last = events[-1]
-                self.store.add_event(self.session, last["bar"], self.store_time(), kind, payload)
+                self.store.add_event(self.session, last["bar"], self.store.last_time(self.session), kind, payload)
             if failed:
                 self.publish()
-
-    def store_time(self) -> int:
-        row = self.store.con.execute("SELECT last_time FROM sessions WHERE session = ?", (self.session,)).fetchone()
-        return max(int(row[0]), 0) if row else 0
 
     def check_drift(self, panel: MarketPanel, mkt, prog, params: np.ndarray, account: Account) -> None:
         """Drift after a batch of bars (``runner.paper.drift``): logged, exported, and an event (alerted)
@@ -208,10 +204,14 @@ def _step_ms(panel: MarketPanel) -> int:
     return timeframe_ms(panel.timeframe)
 
 
-def state_path(configured: str | None, tracking_uri: str) -> Path:
-    """``paper.state``, else ``paper.db`` beside a SQLite tracking store, else ``mlruns/paper.db``."""
+def state_path(configured: str | None, tracking_uri: str) -> Path | str:
+    """``paper.state`` (a file, or a PostgreSQL URL kept as it is), else ``paper.db`` beside a SQLite
+    tracking store, else ``mlruns/paper.db``."""
     from runner import PROJECT_ROOT
+    from runner.paper.state import is_postgres
 
+    if configured and is_postgres(configured):
+        return str(configured)
     if configured:
         return Path(configured).expanduser()
     if tracking_uri.startswith("sqlite:///"):

@@ -74,7 +74,7 @@ def check_gates(
             value = None if paper is None else paper.get("paper_days" if name == "min_paper_days" else "drift")
             on = threshold is not None and paper is not None
             low = name == "min_paper_days"
-            passed = value is not None and (value >= threshold if low else value <= threshold)  # type: ignore[operator]
+            passed = on and value is not None and (value >= threshold if low else value <= threshold)  # type: ignore[operator]
         elif name == "no_liquidation":
             value = metric("n_liquidations")
             on = bool(threshold)

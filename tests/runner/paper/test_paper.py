@@ -176,7 +176,7 @@ def test_a_resumed_session_must_trade_the_same_version(store) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["paper.alias=nosuch"], "error: paper.alias=nosuch: perplab-rsi has no version with that alias (aliases: ch"),
+        (["paper.alias=nosuch"], "error: paper.alias=nosuch: perplab-rsi has no version with that alias (aliases: "),
         (["strategy=macd"], "error: strategy=macd: no registered model perplab-macd (promote a run first)"),
         (["strategy=nosuch"], "error: strategy=nosuch: no such option in conf/strategy; valid:"),
         (["feed.speed=-1"], "error: feed.speed=-1: must be a number >= 0"),

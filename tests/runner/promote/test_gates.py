@@ -65,8 +65,10 @@ PAPER = {"min_paper_days": 30, "max_drift": 0.2}
         ({"paper_days": 29.9, "drift": 0.21}, PAPER, {"min_paper_days": "FAIL", "max_drift": "FAIL"}),
         # no paper session of the version: both fail
         ({}, PAPER, {"min_paper_days": "FAIL", "max_drift": "FAIL"}),
-        # off by default
+        # off by default, each on its own
         ({}, {}, {"min_paper_days": "off", "max_drift": "off"}),
+        ({"paper_days": 45.0, "drift": 0.1}, {"min_paper_days": 30}, {"min_paper_days": "pass", "max_drift": "off"}),
+        ({"paper_days": 45.0, "drift": 0.9}, {"max_drift": 0.2}, {"min_paper_days": "off", "max_drift": "FAIL"}),
     ],
 )
 def test_paper_gates_on_the_way_to_champion(paper, settings, verdicts) -> None:
