@@ -284,3 +284,32 @@ def test_a_version_promoted_on_other_code_or_data_is_refused(store, tag: str) ->
     what = "kernel code" if tag == "code_fingerprint" else "data fingerprint"
     assert out.stderr.startswith(f"error: paper: models:/perplab-rsi/1 was promoted with {what} 0123456789abcdef")
     assert out.stderr.count("\n") == 1
+
+
+def test_a_paced_replay_trades_like_a_fast_one(store) -> None:
+    """``feed.speed`` > 0 releases one bar at a time (indicators recomputed on each grown panel): from
+    ``feed.start`` on, the same trades and equity as a replay released in large batches."""
+    db, _ = store
+    window = ("feed.start=2024-06-20", "feed.end=2024-06-30")
+    assert paper(db, "strategy=rsi", "paper.session=paced", "feed.speed=360000", *window).returncode == 0
+    assert paper(db, "strategy=rsi", "paper.session=batched", "feed.speed=0", *window).returncode == 0
+    first = (31 + 29 + 31 + 30 + 31 + 19) * 24  # 2024-06-20 00:00 is row 4,104 from 2024-01-01
+    assert session_trades(db, "paced") == session_trades(db, "batched")
+    paced = session_equity(db, "paced", first=first)
+    assert len(paced) == 11 * 24 and np.array_equal(paced, session_equity(db, "batched", first=first))
+
+
+def test_a_store_promoted_with_stages_is_read(store) -> None:
+    """A registry written before aliases (the version in stage Production, no champion alias): the
+    paper trader trades that version as champion."""
+    db, _ = store
+    client = MlflowClient(f"sqlite:///{db}")
+    client.delete_registered_model_alias("perplab-rsi", "champion")
+    client.transition_model_version_stage("perplab-rsi", "1", "Production")
+    try:
+        out = paper(db, "strategy=rsi", "paper.session=legacy", "feed.end=2024-01-31")
+    finally:
+        client.transition_model_version_stage("perplab-rsi", "1", "None")
+        client.set_registered_model_alias("perplab-rsi", "champion", "1")
+    assert out.returncode == 0, out.stderr
+    assert "models:/perplab-rsi/1" in out.stdout.replace("\n", "")
