@@ -5,7 +5,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from runner.errors import ConfigError
 from runner.report import make_console
@@ -286,7 +285,9 @@ def _finish(trader, account, spec) -> None:
     trader.tracked.finish()
 
 
-def summary_table(store, session: str) -> Table:
-    from runner.paper.status import session_table
+def summary_table(store, session: str):
+    from rich.console import Group
 
-    return session_table(store, [session])
+    from runner.paper.status import positions_table, session_table
+
+    return Group(session_table(store, [session]), positions_table(store, [session]))

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     state text NOT NULL,
     mlflow_run_id text,
     logged_bar bigint NOT NULL DEFAULT -1,
+    drift double precision,
     updated_at text
 );
 CREATE TABLE IF NOT EXISTS equity (
@@ -152,6 +153,7 @@ class StateStore:
                     for ddl in SCHEMA.replace("SERIAL_KEY", SERIAL_KEY["postgresql"]).split(";"):
                         if ddl.strip():
                             self.con.execute(ddl)
+                    self._migrate()
             except psycopg.Error as exc:
                 reason = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"paper.state={self.shown}: cannot open the state database ({reason})") from None
@@ -163,8 +165,15 @@ class StateStore:
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=NORMAL")
             self.con.executescript(SCHEMA.replace("SERIAL_KEY", SERIAL_KEY["sqlite"]))
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"paper.state={self.path}: cannot open the state database ({exc})") from None
+
+    def _migrate(self) -> None:
+        """Columns added since a database was made (``drift``)."""
+        cur = self.con.execute("SELECT * FROM sessions LIMIT 0")
+        if "drift" not in {d[0] for d in cur.description}:
+            self.con.execute("ALTER TABLE sessions ADD COLUMN drift double precision")
 
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s") if self.postgres else text
@@ -279,6 +288,17 @@ class StateStore:
                 (session, bar, time, kind, json.dumps(payload)),
             )
 
+    def set_drift(self, session: str, drift: float) -> None:
+        with self._tx():
+            self._write("UPDATE sessions SET drift = ? WHERE session = ?", (drift, session))
+
+    def alert_counts(self) -> dict[str, int]:
+        """Per session: events of the kinds that alert, and failed deliveries."""
+        kinds = ("breaker", "liquidation", "error", "drift", "alert_failed")
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._rows(f"SELECT session, count(*) FROM events WHERE kind IN ({marks}) GROUP BY session", kinds)
+        return {r[0]: int(r[1]) for r in rows}
+
     def last_time(self, session: str) -> int:
         rows = self._rows("SELECT last_time FROM sessions WHERE session = ?", (session,))
         return max(int(rows[0][0]), 0) if rows else 0
@@ -304,6 +324,6 @@ class StateStore:
 
     def sessions(self) -> list[dict]:
         cols = ("session", "model_uri", "symbols", "first_bar", "last_bar", "last_time", "prev_equity", "state")
-        cols += ("mlflow_run_id",)
+        cols += ("mlflow_run_id", "drift")
         rows = self._rows(f"SELECT {', '.join(cols)} FROM sessions ORDER BY session")
         return [dict(zip(cols, r, strict=True)) for r in rows]

@@ -1,5 +1,5 @@
 """``python -m runner.paper.status [overrides]``: every paper session in the state database: model,
-last bar, equity, positions, trades, liquidations and the latest events (the paper app's config:
+last bar, equity, trades, liquidations, drift, alerting events, positions and the latest events (the paper app's config:
 ``paper.state=...``, ``tracking.uri=...``)."""
 
 import json
@@ -16,21 +16,15 @@ from runner.report import make_console
 
 def session_table(store: StateStore, only: list[str] | None = None) -> Table:
     """One row per session (80 columns)."""
-    out = Table(title="paper sessions", box=box.SIMPLE_HEAD)
-    for col in ("session", "ver", "last bar (UTC)", "equity", "trades", "liq", "positions"):
-        right = col in ("equity", "trades", "liq")
-        out.add_column(col, justify="right" if right else "left", overflow="fold", no_wrap=col != "positions")
+    out = Table(title="paper sessions", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("session", "ver", "last bar (UTC)", "equity", "trades", "liq", "drift", "alerts"):
+        right = col in ("equity", "trades", "liq", "drift", "alerts")
+        out.add_column(col, justify="right" if right else "left", overflow="ellipsis", no_wrap=True)
+    alerts = store.alert_counts()
     for row in store.sessions():
         if only and row["session"] not in only:
             continue
-        state = Account.decode(row["state"])
-        acc, pos = state["acc"], state["pos"]
-        symbols = json.loads(row["symbols"])
-        held = [
-            f"{s[:-4] if s.endswith('USDT') else s} {pos[a, E.S_QTY]:+.4g}"
-            for a, s in enumerate(symbols)
-            if pos[a, E.S_QTY] != 0.0
-        ]
+        acc = Account.decode(row["state"])["acc"]
         last = iso_ms(row["last_time"])[:16].replace("T", " ") if row["last_bar"] >= row["first_bar"] else "-"
         out.add_row(
             row["session"],
@@ -39,8 +33,27 @@ def session_table(store: StateStore, only: list[str] | None = None) -> Table:
             f"{row['prev_equity']:,.2f}",
             f"{int(acc[E.A_N_TRADES]):,}",
             f"{int(acc[E.A_N_LIQ])}",
-            "\n".join(held) or "flat",
+            "-" if row["drift"] is None else f"{row['drift']:.3f}",
+            str(alerts.get(row["session"], 0)),
         )
+    return out
+
+
+def positions_table(store: StateStore, only: list[str] | None = None) -> Table:
+    """Every open position: quantity (negative: short), entry and liquidation price."""
+    out = Table(title="open positions", box=box.SIMPLE_HEAD)
+    for col in ("session", "symbol", "qty", "entry", "liquidation"):
+        out.add_column(col, justify="left" if col in ("session", "symbol") else "right", no_wrap=True)
+    for row in store.sessions():
+        if only and row["session"] not in only:
+            continue
+        pos = Account.decode(row["state"])["pos"]
+        for a, symbol in enumerate(json.loads(row["symbols"])):
+            qty = pos[a, E.S_QTY]
+            if qty != 0.0:
+                out.add_row(
+                    row["session"], symbol, f"{qty:+.6g}", f"{pos[a, E.S_ENTRY]:,.6g}", f"{pos[a, E.S_LIQ]:,.6g}"
+                )
     return out
 
 
@@ -89,6 +102,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     console = make_console()
     console.print(session_table(store))
+    console.print(positions_table(store))
     console.print(events_table(store))
     store.close()
 

@@ -169,6 +169,7 @@ class Trader:
         gap = close_to_open_bps(panel.close[first:end], panel.open[first:end], panel.tradable[first:end])
         self.drift = measure(self.expect, np.array(self.rets), end - first, account.prev_equity, float(rerun), gap)
         self.pending_drift.append((account.last_bar, account.last_time, self.drift))
+        self.store.set_drift(self.session, self.drift["drift"])
         if self.exporter is not None:
             self.exporter.set_drift(self.drift)
         if self.drift["drift"] > self.max_drift:
