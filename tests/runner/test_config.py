@@ -11,7 +11,8 @@ from runner.errors import ConfigError
 from runner.preflight import expand_shorthand, job_overrides
 
 CONF = PROJECT_ROOT / "conf"
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "experiment")
+PAPER_GROUPS = ("feed", "alerts")  # conf/paper.yaml's own groups (tests/runner/paper/test_paper_config.py)
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", *PAPER_GROUPS))
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
 EXPERIMENTS = sorted(f.stem for f in (PROJECT_ROOT / "experiments").glob("*.yaml"))
 

@@ -231,6 +231,16 @@ def test_active_configs_must_agree(store, postgres) -> None:
     with psycopg.connect(url) as con:
         con.execute("DROP TABLE IF EXISTS active_configs")
     env = {"PERPLAB_POSTGRES_URL": url}
+    try:
+        _active_configs_must_agree(db, ids, url, env)
+    finally:  # the cluster is shared by the session's tests: the promotion tests expect no table
+        with psycopg.connect(url) as con:
+            con.execute("DROP TABLE IF EXISTS active_configs")
+
+
+def _active_configs_must_agree(db: Path, ids: dict, url: str, env: dict) -> None:
+    import psycopg
+
     out = paper(db, "strategy=rsi", "paper.session=pg", *REPLAY, env=env)
     assert out.returncode == 2 and out.stderr.startswith(
         "error: paper: active_configs has no active row for strategy rsi"
