@@ -39,14 +39,18 @@ def series(panel: MarketPanel, equity: pl.DataFrame, trades: pl.DataFrame) -> pl
     return equity.with_columns(**{k: pl.Series(k, v) for k, v in cols.items()})
 
 
-def trades_json(trades: pl.DataFrame) -> str:
-    """One JSON object per trade with every field of the record; times as ISO-8601 UTC."""
+def trade_rows(trades: pl.DataFrame) -> list[dict]:
+    """One plain dict per trade with every field of the record; times as ISO-8601 UTC."""
     out = trades.with_columns(
         pl.col("entry_time").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         pl.col("exit_time").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    rows = [{k: _plain(v) for k, v in row.items()} for row in out.to_dicts()]
-    return json.dumps(rows, indent=1) + "\n"
+    return [{k: _plain(v) for k, v in row.items()} for row in out.to_dicts()]
+
+
+def trades_json(trades: pl.DataFrame) -> str:
+    """``trade_rows`` as JSON (what a paper session's trades are compared with)."""
+    return json.dumps(trade_rows(trades), indent=1) + "\n"
 
 
 def _plain(v):

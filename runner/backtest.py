@@ -166,17 +166,23 @@ def records(panel: MarketPanel, compiled: Compiled, initial: float, combo: int, 
     return as_records(panel, trades, equity, metrics)
 
 
-def as_records(panel: MarketPanel, trades: np.ndarray, equity: np.ndarray, metrics: np.ndarray) -> Records:
-    """The kernel's trade records and equity curve on ``panel``'s bars as polars frames."""
+def trades_frame(panel: MarketPanel, trades: np.ndarray) -> pl.DataFrame:
+    """The kernel's trade records on ``panel``'s bars: symbols, sides, times and exit reasons named."""
     times = panel.times
     tr = pl.DataFrame({name: trades[name] for name in trades.dtype.names})
-    tr = tr.with_columns(
+    return tr.with_columns(
         pl.col("asset").replace_strict(dict(enumerate(panel.symbols)), return_dtype=pl.String).alias("symbol"),
         pl.col("side").replace_strict({1: "long", -1: "short"}, return_dtype=pl.String),
         pl.Series("entry_time", times[trades["entry_bar"]]).cast(pl.Datetime("ms", "UTC")),
         pl.Series("exit_time", times[trades["exit_bar"]]).cast(pl.Datetime("ms", "UTC")),
         pl.col("exit_reason").replace_strict(dict(enumerate(E.EXIT_REASONS)), return_dtype=pl.String),
     )
+
+
+def as_records(panel: MarketPanel, trades: np.ndarray, equity: np.ndarray, metrics: np.ndarray) -> Records:
+    """The kernel's trade records and equity curve on ``panel``'s bars as polars frames."""
+    times = panel.times
+    tr = trades_frame(panel, trades)
     eq = pl.DataFrame(
         {
             "time": pl.Series(times).cast(pl.Datetime("ms", "UTC")),

@@ -9,14 +9,10 @@ last line.
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.data.source.binance import iso_ms
 from runner.paper.state import StateStore
-
-
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventLog:

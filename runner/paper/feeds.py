@@ -101,8 +101,7 @@ class ReplayFeed:
         self.full = panel_for(replace(data, end_ms=max(end, data.start_ms + timeframe_ms(data.timeframe))))
         self.spec = spec
         self.step_s = timeframe_ms(data.timeframe) / 1000.0
-
-    notes: list = []  # a replay has no reconnects or fetches to report
+        self.notes: list[tuple[str, dict]] = []  # a replay has no reconnects or fetches to report
 
     @property
     def warnings(self) -> list[str]:

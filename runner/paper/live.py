@@ -131,15 +131,14 @@ class StoreFeed(ABC):
         """Block until fetching may bring a new bar."""
 
     def panels(self, after: int) -> Iterator[MarketPanel]:
-        panel = self.full
-        yield panel
-        while not self.done(panel):
+        yield self.full
+        while not self.done(self.full):
             self.wait()
             self.server_now = self.update()
             grown = self.panel()
-            if grown.n_bars > panel.n_bars:
-                panel = grown
-                yield panel
+            if grown.n_bars > self.full.n_bars:
+                self.full = grown
+                yield grown
 
     def close(self) -> None:
         self.http.close()
@@ -219,11 +218,6 @@ class BinanceWsFeed(StoreFeed):
                 self.notes.append(("error", {"error": f"unreadable stream message: {value}"}))
             elif kind == "closed" and value > last:
                 return
-
-    def panels(self, after: int) -> Iterator[MarketPanel]:
-        for panel in super().panels(after):
-            self.full = panel
-            yield panel
 
     def close(self) -> None:
         self._stop.set()

@@ -6,6 +6,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from runner.data.source.binance import iso_ms
 from runner.errors import ConfigError
 from runner.report import make_console
 
@@ -104,6 +105,7 @@ def run_session(cfg: DictConfig) -> int:
     with console.status("loading market data"):
         check_fingerprints(model, panel_for(spec.data).fingerprint)
         feed = open_feed(spec.data, s["feed"])
+    trader = None
     try:
         store = StateStore(s["state"])
         session = s["session"]
@@ -115,7 +117,7 @@ def run_session(cfg: DictConfig) -> int:
             )
         trader = Trader(spec, session, store, EventLog(s["events"]))
         if loaded is None:
-            account = trader.start(None, feed.first_bar(), feed.full)
+            account = trader.start(feed.first_bar(), feed.full)
             store.create(session, model.uri, model.digest, list(spec.data.symbols), account)
         else:
             account = loaded[1]
@@ -125,7 +127,7 @@ def run_session(cfg: DictConfig) -> int:
         _trade(trader, feed, account, s["feed"].kind == "replay")
     finally:
         feed.close()
-        for part in (trader.notifier, trader.exporter) if "trader" in locals() else ():
+        for part in (trader.notifier, trader.exporter) if trader is not None else ():
             if part is not None:
                 part.close()
     _finish(trader, account, spec)
@@ -197,7 +199,7 @@ def _tracked_run(s: dict, model, store, account, panel, resumed: bool):
         tags = {KIND_TAG: "paper", "strategy": s["strategy"], "model_uri": model.uri, "alias": s["alias"]}
         tags |= {"model_version": model.version, "session": session, "source_run_id": model.run_id}
         tracked = TrackedRun(s["tracking"], f"paper {session}", tags)
-        first = iso(_bar_time(panel, account.first_bar))
+        first = iso_ms(_bar_time(panel, account.first_bar))
         tracked.log_params({"model_uri": model.uri, "alias": s["alias"], "feed": s["feed"].kind, "first_bar": first})
         account.mlflow_run_id = tracked.run_id
         store.set_run(session, tracked.run_id)
@@ -216,7 +218,7 @@ def _trade(trader, feed, account, replay: bool) -> None:
     total = feed.full.n_bars - first if replay else None
     console.print(
         f"paper {session}: {store.load(session)[0]['model_uri']} ({feed.spec.kind}) from "
-        f"{iso(_bar_time(feed.full, first))}",
+        f"{iso_ms(_bar_time(feed.full, first))}",
         highlight=False,
     )
 
@@ -225,7 +227,7 @@ def _trade(trader, feed, account, replay: bool) -> None:
             if panel.n_bars > account.last_bar >= 0 and int(panel.times[account.last_bar]) != account.last_time:
                 raise ConfigError(
                     f"paper.session={session}: bar {account.last_bar} of the data opens at "
-                    f"{iso(int(panel.times[account.last_bar]))}, the session's at {iso(account.last_time)} "
+                    f"{iso_ms(int(panel.times[account.last_bar]))}, the session's at {iso_ms(account.last_time)} "
                     "(the data's first bar moved); give another paper.session"
                 )
             for kind, payload in feed.notes:
@@ -250,12 +252,6 @@ def _trade(trader, feed, account, replay: bool) -> None:
             tracked.heartbeat.stop()
             tracked.client.set_terminated(tracked.run_id, "KILLED")
         raise
-
-
-def iso(ms: int) -> str:
-    from runner.paper.events import iso_ms
-
-    return iso_ms(ms)
 
 
 def _finish(trader, account, spec) -> None:

@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 from kernels import enums as E
-from runner.paper.events import iso_ms
+from runner.data.source.binance import iso_ms
 from runner.paper.state import Account, StateStore
 from runner.report import make_console
 

@@ -10,24 +10,15 @@ import numpy as np
 from kernels import enums as E
 from kernels.book import empty_trades
 from kernels.live import TRADES_PER_ASSET_BAR, advance, new_live_state
+from runner.artifacts import trade_rows
+from runner.backtest import trades_frame
 from runner.data.panel import MarketPanel
-from runner.paper.events import EventLog, iso_ms
+from runner.paper.events import EventLog
 from runner.paper.state import Account, StateStore
 from runner.spec import RunSpec
 from runner.strategy.compile import compile_strategy
 
 FLUSH_S = 5.0  # per-bar metrics reach MLflow at most this often (and when the session ends)
-
-
-def trade_record(rec, symbols: tuple[str, ...], times: np.ndarray) -> dict:
-    """A kernel trade record as the backtest's ``trades.json`` writes it (times ISO-8601 UTC)."""
-    out = {name: rec[name].item() for name in rec.dtype.names}
-    out["symbol"] = symbols[out["asset"]]
-    out["side"] = "long" if out["side"] == 1 else "short"
-    out["entry_time"] = iso_ms(int(times[out["entry_bar"]]))
-    out["exit_time"] = iso_ms(int(times[out["exit_bar"]]))
-    out["exit_reason"] = E.EXIT_REASONS[out["exit_reason"]]
-    return out
 
 
 def exposure(pos: np.ndarray, close: np.ndarray, equity: float) -> float:
@@ -78,13 +69,11 @@ class Trader:
         self.exporter = None  # runner.paper.exporter.Exporter
         self.expect = None  # runner.paper.drift.Expectation
         self.max_drift = float("inf")
-        self.rets = [float(t["ret"]) for t in store.trades(session)]
+        self.rets = [t["ret"] for t in store.trades(session) if t["ret"] is not None]
         self.drift: dict[str, float] = {}
 
-    def start(self, account: Account | None, first_bar: int, panel: MarketPanel) -> Account:
-        """The session's account: the stored one, else a fresh flat one trading from ``first_bar``."""
-        if account is not None:
-            return account
+    def start(self, first_bar: int, panel: MarketPanel) -> Account:
+        """A fresh flat account trading from ``first_bar``."""
         day = int(panel.days[first_bar]) if first_bar < panel.n_bars else int(panel.days[-1])
         pos, acc, side, active, reason, rs = new_live_state(self.spec.initial_capital, panel.n_assets, day)
         before = int(panel.times[first_bar - 1]) if 0 < first_bar <= panel.n_bars else -1  # the bar before the first
@@ -101,7 +90,9 @@ class Trader:
         k1 = int(account.acc[E.A_N_TRADES])
         if k1 - k0 > len(ring):
             raise RuntimeError(f"bar {t}: {k1 - k0} trades closed, more than the {len(ring)} recorded")
-        trades = [(k, trade_record(ring[k % len(ring)], panel.symbols, panel.times)) for k in range(k0, k1)]
+        closed = ring[[k % len(ring) for k in range(k0, k1)]]
+        rows = trade_rows(trades_frame(panel, closed)) if k1 > k0 else []  # as the backtest's trades.json
+        trades = list(zip(range(k0, k1), rows, strict=True))
         account.prev_equity = float(equity)
         account.last_bar, account.last_time = t, int(panel.times[t])
         events = bar_events(panel, t, before, account.pos, account.acc, trades)
@@ -127,7 +118,7 @@ class Trader:
                     self.session, account, result.equity, result.exposure, result.trades, result.events
                 )
                 self.publish()
-                self.rets += [float(tr["ret"]) for _, tr in result.trades]
+                self.rets += [tr["ret"] for _, tr in result.trades if tr["ret"] is not None]
                 self.pending_metrics.append((account.last_bar, account.last_time, result.equity, result.exposure))
                 if self.exporter is not None:
                     self.exporter.bar(result.equity, result.exposure, account.last_time + _step_ms(panel))

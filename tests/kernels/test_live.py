@@ -15,7 +15,7 @@ from runner.config import validate
 from runner.data.panel import build_panel
 from runner.strategy.compile import compile_strategy
 from tests.runner.strategy.test_compile import cfg_for
-from tests.runner.test_pinned_grid import INITIAL, random_params
+from tests.runner.test_pinned_grid import INITIAL, random_params, rows_program
 
 COMBOS = 24
 
@@ -37,13 +37,7 @@ def grid():
     base = compile_strategy(spec, panel)
     idx = np.arange(COMBOS) % base.n_combos
     params = random_params(base.params[idx], np.random.default_rng(11))
-    prog = base.program()._replace(
-        term_col=base.term_col[idx],
-        term_coef=base.term_coef[idx],
-        side_add=base.side_add[idx],
-        warm=base.warm[idx],
-        stop_cols=base.stop_col[idx],
-    )
+    prog = rows_program(base, idx)
     return panel, base.market(panel), prog, params
 
 

@@ -69,6 +69,17 @@ def random_params(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return params
 
 
+def rows_program(base, idx: np.ndarray):
+    """The compiled program with combination ``k`` running ``base``'s combination ``idx[k]``."""
+    return base.program()._replace(
+        term_col=base.term_col[idx],
+        term_coef=base.term_coef[idx],
+        side_add=base.side_add[idx],
+        warm=base.warm[idx],
+        stop_cols=base.stop_col[idx],
+    )
+
+
 @pytest.mark.parametrize("trigger", list(PINNED))
 def test_every_rule_at_once_reproduces_its_pinned_output(trigger: str):
     n_trades, n_liquidations, n_halts, pinned_metrics, pinned_all = PINNED[trigger]
@@ -90,13 +101,7 @@ def test_every_rule_at_once_reproduces_its_pinned_output(trigger: str):
     idx = np.repeat(np.arange(base.n_combos), REPEATS)
     params = random_params(base.params[idx], np.random.default_rng(7))
     n = len(params)
-    prog = base.program()._replace(
-        term_col=base.term_col[idx],
-        term_coef=base.term_coef[idx],
-        side_add=base.side_add[idx],
-        warm=base.warm[idx],
-        stop_cols=base.stop_col[idx],
-    )
+    prog = rows_program(base, idx)
     mkt = base.market(panel)
     blk = (np.arange(panel.n_bars) * 5 // panel.n_bars).astype(np.int64)
     metrics, blocks = simulate_grid(mkt, prog, params, 0, n, INITIAL, panel.bars_per_year, blk, 5)
