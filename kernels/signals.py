@@ -11,6 +11,7 @@ from numba import njit
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 from kernels.book import side_of
 from kernels.enums import (
+    A_OPEN,
     DIR_LONG,
     DIR_SHORT,
     EXIT_SIGNAL,
@@ -55,6 +56,26 @@ def target_side(side, may_enter, allow_long, allow_short, sig, i):
 
 
 @njit(cache=True, inline="always")
+def may_move(side, sig, i):
+    """Whether a group that can change ``side`` holds at ``sig[:, i]`` (flat: either entry; in a
+    position: the opposite entry or this side's exit); if none does, ``target_side`` keeps the side."""
+    if side == 0:
+        return sig[G_LONG_ENTRY, i] or sig[G_SHORT_ENTRY, i]
+    if side > 0:
+        return sig[G_SHORT_ENTRY, i] or sig[G_LONG_EXIT, i]
+    return sig[G_LONG_ENTRY, i] or sig[G_SHORT_EXIT, i]
+
+
+@njit(cache=True, inline="always")
+def quiet(sig, i0, pending):
+    """Whether no asset has an order waiting or an entry signal in ``sig[:, i0 + a]``."""
+    for a in range(pending.active.shape[0]):
+        if pending.active[a] or sig[G_LONG_ENTRY, i0 + a] or sig[G_SHORT_ENTRY, i0 + a]:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
 def act_on_signals(c, t, mkt, prog, pos, acc, p, sig, i0, pending, fill_close, record, trades, orders, flags_out):
     """Event 6 on bar ``t``: each tradable asset moves toward the side its signals want (``sig[:, i0 +
     a]``: the groups' flags of asset ``a``; copied to a non-empty ``flags_out``)."""
@@ -62,6 +83,8 @@ def act_on_signals(c, t, mkt, prog, pos, acc, p, sig, i0, pending, fill_close, r
     allow_long = direction != DIR_SHORT
     allow_short = direction != DIR_LONG
     probe = flags_out.shape[0] > 0
+    if not probe and acc[A_OPEN] == 0.0 and quiet(sig, i0, pending):
+        return  # flat, no order waiting, no entry signal: every asset stays as it is
     warm = prog.warm[c]
     for a in range(pos.shape[0]):
         if not mkt.tradable[t, a]:
@@ -71,6 +94,8 @@ def act_on_signals(c, t, mkt, prog, pos, acc, p, sig, i0, pending, fill_close, r
         if probe:
             for g in range(N_GROUPS):
                 flags_out[g, t, a] = sig[g, i]
+        if not pending.active[a] and not may_move(side, sig, i):
+            continue  # no order to cancel, no signal to act on
         may_enter = prog.entry_ok[t, a] and t >= warm[a]
         target = target_side(side, may_enter, allow_long, allow_short, sig, i)
         if target == side:

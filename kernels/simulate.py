@@ -80,6 +80,7 @@ def simulate_combo(
     params,
     initial,
     bars_per_year,
+    slots,
     trades,
     equity_out,
     metrics,
@@ -135,7 +136,6 @@ def simulate_combo(
         n_bars,
         True,
     )
-    slots = float(mkt.tradable.sum())  # asset-bars that could be held
     exposure = held / slots if slots > 0.0 else 0.0
     finish(metrics[m_row], work.acc, curve, initial, n_bars, bars_per_year, exposure, p[P_LEVERAGE])
 
@@ -254,6 +254,7 @@ def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, 
     no_equity = np.zeros(0)
     no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
     no_targets = np.zeros((0, 0))
+    slots = float(mkt.tradable.sum())  # asset-bars that could be held
     for k in range(combos.shape[0]):
         simulate_combo(
             combos[k],
@@ -262,6 +263,7 @@ def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, 
             params,
             initial,
             bars_per_year,
+            slots,
             no_trades,
             no_equity,
             metrics,
@@ -320,6 +322,7 @@ def _simulate_one(c, mkt, prog, params, initial, bars_per_year, trades, equity, 
         params,
         initial,
         bars_per_year,
+        float(mkt.tradable.sum()),
         trades,
         equity,
         metrics,
