@@ -141,3 +141,38 @@ def test_blocks_match_bar_by_bar_reference(n_bars: int) -> None:
     np.testing.assert_array_equal(flags, want)
     assert want.any(axis=(1, 2))[[E.G_LONG_ENTRY, E.G_LONG_EXIT, E.G_SHORT_ENTRY]].all()
     assert not want[E.G_SHORT_EXIT].any()
+
+
+def test_a_skipped_asset_is_one_target_side_would_keep() -> None:
+    """The signal step passes over an asset when no order waits and ``may_move`` is false; over every
+    side, every combination of the four groups' flags, entry allowed or not and every direction,
+    ``target_side`` then keeps the side. And ``quiet`` (a flat account's whole step skipped) holds
+    exactly when no asset has an order waiting or an entry flag."""
+    from itertools import product
+
+    from kernels.orders import no_pending
+    from kernels.signals import may_move, quiet, target_side
+
+    kept = moved = 0
+    for side, flags, may_enter, allow_long, allow_short in product(
+        (-1, 0, 1), product((False, True), repeat=E.N_GROUPS), (False, True), (False, True), (False, True)
+    ):
+        sig = np.array(flags, np.bool_).reshape(E.N_GROUPS, 1)
+        target = target_side(side, may_enter, allow_long, allow_short, sig, 0)
+        if not may_move(side, sig, 0):
+            assert target == side, (side, flags, may_enter, allow_long, allow_short)
+            kept += 1
+        else:
+            moved += target != side
+    assert kept == 3 * 4 * 8 and moved > 0  # each side has 2 of 4 flags that can move it
+
+    n_assets = 3
+    for flags, waiting in product(product((False, True), repeat=2 * n_assets), range(-1, n_assets)):
+        sig = np.zeros((E.N_GROUPS + 1, n_assets), np.bool_)
+        sig[E.G_LONG_ENTRY] = flags[:n_assets]
+        sig[E.G_SHORT_ENTRY] = flags[n_assets:]
+        sig[E.G_LONG_EXIT] = sig[E.G_SHORT_EXIT] = True  # exits cannot move a flat account
+        pending = no_pending(n_assets)
+        if waiting >= 0:
+            pending.active[waiting] = True
+        assert quiet(sig, 0, pending) == (not any(flags) and waiting < 0)
