@@ -8,17 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.promote.test_promote import promote
-from tests.runner.test_cli import FAST, cli, runs
-
-JOB = (
-    "strategy=rsi",
-    "data.symbols=[BTCUSDT,ETHUSDT]",
-    "filters=none",
-    "leverage=3",
-    "tracking.trades_json=true",
-    *FAST,
-)
 REPLAY = ("feed.end=2024-06-30",)  # the backtest's own bars
 
 
@@ -42,16 +31,6 @@ def paper(store: Path, *args: str, module: str = "runner.paper", env: dict | Non
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """Two backtests, isolated (-> champion) and cross margin (-> challenger), promoted."""
-    tmp = tmp_path_factory.mktemp("paper")
-    for mode in ("isolated", "cross"):
-        out = cli(tmp, *JOB, f"margin={mode}")
-        assert out.returncode == 0, out.stderr
-    db = tmp / "mlruns" / "mlflow.db"
-    _, found = runs(db)
-    ids = {r.data.params["margin.mode"]: r.info.run_id for r in found}
-    off = ("promote.gates.max_drawdown=null", "promote.gates.min_trades=null")
-    assert promote(db, f"promote.run_id={ids['isolated']}", "promote.stage=champion", *off).returncode == 0
-    assert promote(db, f"promote.run_id={ids['cross']}", "promote.stage=challenger", *off).returncode == 0
-    return db, ids
+def store(promoted_store) -> tuple[Path, dict[str, str]]:
+    """The promoted RSI store (``tests/runner/conftest.py``), one per test process."""
+    return promoted_store

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.runner.paper.conftest import JOB, REPLAY, paper
+from tests.runner.conftest import JOB
+from tests.runner.paper.conftest import REPLAY, paper
 from tests.runner.promote.test_promote import promote
 from tests.runner.test_cli import cli
 

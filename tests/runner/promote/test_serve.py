@@ -20,7 +20,6 @@ import pytest
 from runner.config import validate
 from runner.data.panel import build_panel
 from runner.model import SIGNALS
-from tests.runner.paper.conftest import store  # noqa: F401  (the promoted RSI store)
 
 MODEL = "models:/perplab-rsi@champion"
 WINDOW = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 21, tzinfo=UTC))  # 480 hourly bars
@@ -84,8 +83,8 @@ def _stop(server: subprocess.Popen) -> None:
             continue
 
 
-def test_served_champion_matches_the_in_process_model(store, tmp_path, monkeypatch) -> None:  # noqa: F811
-    db, _ = store
+def test_served_champion_matches_the_in_process_model(promoted_store, tmp_path, monkeypatch) -> None:
+    db, _ = promoted_store
     monkeypatch.setenv("PERPLAB_CACHE", str(db.parent / "cache"))
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     model = mlflow.pyfunc.load_model(MODEL)
