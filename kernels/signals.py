@@ -68,9 +68,10 @@ def may_move(side, sig, i):
 
 @njit(cache=True, inline="always")
 def quiet(sig, i0, pending):
-    """Whether no asset has an order waiting or an entry signal in ``sig[:, i0 + a]``."""
+    """Whether, in a flat account, no asset has an order waiting or a group that could move it
+    (``may_move`` of a flat side at ``sig[:, i0 + a]``)."""
     for a in range(pending.active.shape[0]):
-        if pending.active[a] or sig[G_LONG_ENTRY, i0 + a] or sig[G_SHORT_ENTRY, i0 + a]:
+        if pending.active[a] or may_move(0, sig, i0 + a):
             return False
     return True
 
