@@ -64,4 +64,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from runner import short_lived
+
+    short_lived.run(main)
