@@ -15,10 +15,15 @@ from collections.abc import Callable
 YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default is 700)
 
 
-def run(main: Callable[[], object]) -> None:
-    """Call a command's ``main`` with the collector tuned for a short-lived process."""
+def tune() -> None:
+    """Collect the young generation every ``YOUNG_THRESHOLD`` allocations."""
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+def run(main: Callable[[], object]) -> None:
+    """Call a command's ``main`` with the collector tuned for a short-lived process."""
+    tune()
     try:
         main()
     finally:

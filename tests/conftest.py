@@ -158,3 +158,18 @@ def mlflow_server(postgres, tmp_path_factory):
     base = tmp_path_factory.mktemp("mlflow-server")
     with serve(postgres["url"].rsplit("/", 1)[0] + "/mlflow_server", base / "artifacts") as url:
         yield url
+
+
+def pytest_configure(config) -> None:
+    """Test processes collect garbage as the commands do (``runner/short_lived.py``): they hold the
+    same libraries' objects, and CPython's default thresholds made them walk those again and again."""
+    from runner import short_lived
+
+    short_lived.tune()
+
+
+def pytest_collection_finish(session) -> None:
+    """The imported modules and the collected tests live to the end: no collection walks them."""
+    import gc
+
+    gc.freeze()
