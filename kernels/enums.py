@@ -1,5 +1,7 @@
 """Small integer constants shared by kernels and wrappers (declared once, like vectorbt's enums)."""
 
+import numpy as np
+
 # Position sides
 FLAT = 0
 LONG = 1
@@ -28,6 +30,13 @@ EXIT_REASONS = (
     "end_of_data",
     "risk_halt",
 )
+# The reasons one kernel passes to another, as int64: numba types a bare int constant as a Literal
+# and compiles the callee once per value (close_position was compiled six times, market_exit four)
+REASON_SIGNAL = np.int64(EXIT_SIGNAL)
+REASON_TAKE_PROFIT = np.int64(EXIT_TAKE_PROFIT)
+REASON_LIQUIDATION = np.int64(EXIT_LIQUIDATION)
+REASON_END_OF_DATA = np.int64(EXIT_END_OF_DATA)
+REASON_RISK_HALT = np.int64(EXIT_RISK_HALT)
 
 # When a signal computed on bar t's close is filled
 FILL_NEXT_OPEN = 0

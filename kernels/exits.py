@@ -22,10 +22,10 @@ from kernels.book import close_position
 from kernels.enums import (
     A_OPEN,
     EXIT_STOP_LOSS,
-    EXIT_TAKE_PROFIT,
     EXIT_TRAILING_STOP,
     P_LEVERAGE,
     P_MAKER_FEE,
+    REASON_TAKE_PROFIT,
     S_BEST,
     S_LIQ,
     S_QTY,
@@ -115,7 +115,7 @@ def target_hit(c, a, t, o, h, lo, pos, acc, p, record, trades):
         if h >= tp:
             px = o if o >= tp else tp
             close_position(
-                c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, p[P_LEVERAGE], p[P_MAKER_FEE], record, trades, 0.0
+                c, a, t, px, px, REASON_TAKE_PROFIT, pos, acc, p[P_LEVERAGE], p[P_MAKER_FEE], record, trades, 0.0
             )
         elif h > pos[a, S_BEST]:
             pos[a, S_BEST] = h
@@ -123,7 +123,7 @@ def target_hit(c, a, t, o, h, lo, pos, acc, p, record, trades):
         if lo <= tp:
             px = o if o <= tp else tp
             close_position(
-                c, a, t, px, px, EXIT_TAKE_PROFIT, pos, acc, p[P_LEVERAGE], p[P_MAKER_FEE], record, trades, 0.0
+                c, a, t, px, px, REASON_TAKE_PROFIT, pos, acc, p[P_LEVERAGE], p[P_MAKER_FEE], record, trades, 0.0
             )
         elif lo < pos[a, S_BEST]:
             pos[a, S_BEST] = lo

@@ -19,11 +19,11 @@ from kernels.enums import (
     A_FUNDING,
     A_OPEN,
     A_WALLET,
-    EXIT_LIQUIDATION,
     MARGIN_CROSS,
     P_LEVERAGE,
     P_MARGIN_MODE,
     P_TAKER_FEE,
+    REASON_LIQUIDATION,
     S_ENTRY,
     S_FUNDING,
     S_LIQ,
@@ -93,7 +93,7 @@ def rebracket(pos, p, tiers):
 def liquidate_position(c, a, t, price, pos, acc, p, record, trades):
     """Isolated: liquidate position ``a`` at ``price``; it loses its whole remaining margin."""
     lev, fee = p[P_LEVERAGE], p[P_TAKER_FEE]
-    close_position(c, a, t, price, price, EXIT_LIQUIDATION, pos, acc, lev, fee, record, trades, pos[a, S_MARGIN])
+    close_position(c, a, t, price, price, REASON_LIQUIDATION, pos, acc, lev, fee, record, trades, pos[a, S_MARGIN])
 
 
 @njit(cache=True, inline="always")
@@ -202,4 +202,4 @@ def cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers):
             share = balance * maintenance_margin(abs(qty) * px[a], tiers[a]) / maint
         else:
             share = balance / n
-        close_position(c, a, t, px[a], px[a], EXIT_LIQUIDATION, pos, acc, lev, 0.0, record, trades, share - u)
+        close_position(c, a, t, px[a], px[a], REASON_LIQUIDATION, pos, acc, lev, 0.0, record, trades, share - u)

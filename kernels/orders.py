@@ -45,6 +45,7 @@ from kernels.enums import (
     P_TAKE_PROFIT,
     P_TAKER_FEE,
     P_TRAILING_STOP,
+    REASON_RISK_HALT,
     S_BEST,
     S_ENTRY,
     S_ENTRY_BAR,
@@ -285,7 +286,7 @@ def exit_all(c, t, mkt, pos, acc, p, pending, fill_close, record, trades, orders
         if pos[a, S_QTY] == 0.0:
             continue
         if fill_close and mkt.tradable[t, a]:
-            fill(c, a, t, t, 0, mkt.close[t, a], mkt.close, t, pos, acc, p, record, trades, orders, EXIT_RISK_HALT)
+            fill(c, a, t, t, 0, mkt.close[t, a], mkt.close, t, pos, acc, p, record, trades, orders, REASON_RISK_HALT)
         else:
             pending.side[a] = 0
             pending.active[a] = True

@@ -21,6 +21,7 @@ from kernels.enums import (
     G_SHORT_EXIT,
     N_GROUPS,
     P_DIRECTION,
+    REASON_SIGNAL,
     S_QTY,
 )
 from kernels.orders import fill
@@ -102,7 +103,7 @@ def act_on_signals(c, t, mkt, prog, pos, acc, p, sig, i0, pending, fill_close, r
         if target == side:
             pending.active[a] = False
         elif fill_close:
-            fill(c, a, t, t, target, mkt.close[t, a], mkt.close, t, pos, acc, p, record, trades, orders, EXIT_SIGNAL)
+            fill(c, a, t, t, target, mkt.close[t, a], mkt.close, t, pos, acc, p, record, trades, orders, REASON_SIGNAL)
         else:
             pending.side[a] = target
             pending.active[a] = True

@@ -50,7 +50,6 @@ from kernels.conditions import SIGNAL_BLOCK, eval_block
 from kernels.enums import (
     A_OPEN,
     A_WALLET,
-    EXIT_END_OF_DATA,
     FILL_CLOSE,
     N_BLOCK,
     N_GROUPS,
@@ -58,6 +57,7 @@ from kernels.enums import (
     N_STATE,
     P_FILL_AT,
     P_LEVERAGE,
+    REASON_END_OF_DATA,
     S_ENTRY,
     S_QTY,
 )
@@ -240,7 +240,7 @@ def mark_to_market(c, t, last, mkt, pos, acc, p, record, trades, orders):
         if qty != 0.0:
             n_held += 1.0
             if last:
-                market_exit(c, a, t, t, close[t, a], close, t, pos, acc, p, record, trades, orders, EXIT_END_OF_DATA)
+                market_exit(c, a, t, t, close[t, a], close, t, pos, acc, p, record, trades, orders, REASON_END_OF_DATA)
             else:
                 equity += qty * (close[t, a] - pos[a, S_ENTRY])
     return (acc[A_WALLET] if last else equity), n_held

@@ -1,0 +1,62 @@
+"""Kernels call each other with exit reasons typed int64 (``kernels/enums.py``'s ``REASON_*``): numba
+types a bare int constant as a Literal and compiles the callee once per value, which had
+close_position compiled six times and market_exit four in every cold start."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from numba import njit
+
+from kernels import enums as E
+
+KERNELS = Path(E.__file__).resolve().parent
+REASONS = [name for name in vars(E) if name.startswith("EXIT_") and name != "EXIT_REASONS"]
+
+
+def bare_reasons(source: str) -> list[str]:
+    """``EXIT_*`` constants passed as arguments of a call (an array store is fine: not a call)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            args = [*node.args, *(k.value for k in node.keywords)]
+            found += [f"line {a.lineno}: {a.id}" for a in args if isinstance(a, ast.Name) and a.id in REASONS]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("close_position(c, a, EXIT_LIQUIDATION, pos)", ["line 1: EXIT_LIQUIDATION"]),
+        ("fill(c, a, reason=EXIT_SIGNAL)", ["line 1: EXIT_SIGNAL"]),
+        ("close_position(c, a, REASON_LIQUIDATION, pos)", []),
+        ("pending.reason[a] = EXIT_RISK_HALT", []),
+    ],
+)
+def test_the_check_finds_a_bare_reason_in_a_call(source: str, found: list[str]) -> None:
+    assert bare_reasons(source) == found
+
+
+@pytest.mark.parametrize("path", sorted(set(KERNELS.glob("*.py")) - {KERNELS / "enums.py"}), ids=lambda p: p.name)
+def test_no_kernel_passes_a_bare_exit_reason(path: Path) -> None:
+    assert bare_reasons(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "compiled"),
+    [
+        (E.EXIT_SIGNAL, E.EXIT_LIQUIDATION, 2),  # two Literal[int] specialisations
+        (E.REASON_SIGNAL, E.REASON_LIQUIDATION, 1),  # one int64
+    ],
+)
+def test_reasons_typed_int64_compile_a_callee_once(first, second, compiled: int) -> None:
+    @njit
+    def callee(reason):
+        return reason + 1
+
+    @njit
+    def caller():
+        return callee(first) + callee(second)
+
+    assert caller() == first + second + 2
+    assert len(callee.signatures) == compiled
