@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOOR = "from mlflow.tracking import MlflowClient; MlflowClient(tracking_uri='{uri}')._tracking_client.store"
+FLOOR = "from mlflow.tracking import MlflowClient; MlflowClient(tracking_uri='{uri}')"  # opens the store
 
 
 def best(cmd: list[str], env: dict, runs: int = 3) -> float:

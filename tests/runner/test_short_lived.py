@@ -1,5 +1,5 @@
-"""The command-line processes' collector settings (``runner/short_lived.py``), checked in a child
-process so that this test process keeps CPython's defaults."""
+"""The command-line processes' collector settings (``runner/short_lived.py``), checked in a fresh
+child process: it starts with CPython's defaults, and the heap it freezes at exit is its own."""
 
 import subprocess
 import sys
