@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit
 
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
-from kernels.book import empty_trades, new_account
+from kernels.book import new_account
 from kernels.conditions import SIGNAL_BLOCK, eval_block
 from kernels.enums import (
     A_OPEN,
@@ -66,44 +66,45 @@ from kernels.margin import liquidate_at_open, rebracket
 from kernels.metrics import advance, bar_return, block_update, finish, remember, start_curve
 from kernels.orders import Pending, exit_all, fill_pending, market_exit, no_pending, wanted_sides
 from kernels.program import Orders
+from kernels.records import trade_dt
 from kernels.risk import breach, breakers_on, halted, new_state
 from kernels.signals import act_on_signals
 
 GRID_CHUNK = 64  # combinations per queued chunk of a grid
+NO_BLK = np.zeros(0, np.int64)  # no block statistics
 
 
-@njit(cache=True)
-def simulate_combo(
-    c,
-    mkt,
-    prog,
-    params,
-    initial,
-    bars_per_year,
-    slots,
-    trades,
-    equity_out,
-    metrics,
-    m_row,
-    flags_out,
-    blk,
-    blocks,
-    targets_out,
-):
-    """Simulate combination ``c``; write its metrics to ``metrics[m_row]``, and with a non-empty
-    ``equity_out`` ``(n_bars,)`` its equity curve there and its trades into ``trades``.
+class Records(NamedTuple):
+    """What a one-combination run writes besides its metrics row; zero-length arrays write nothing
+    (a grid passes ``no_records()``)."""
+
+    trades: np.ndarray  # (n,) kernels.records.trade_dt: the trades, in closing order
+    equity: np.ndarray  # (n_bars,) the equity at each close
+    flags: np.ndarray  # (N_GROUPS, n_bars, n_assets) where each condition group holds
+    targets: np.ndarray  # (n_bars, n_assets) the side wanted after each close
+
+
+def no_records() -> Records:
+    """Records of nothing: the grid's."""
+    return Records(np.zeros(0, trade_dt), np.zeros(0), np.zeros((0, 0, 0), dtype=np.bool_), np.zeros((0, 0)))
+
+
+@njit(cache=True, inline="always")
+def simulate_combo(c, mkt, prog, params, initial, bars_per_year, slots, rec, metrics, m_row, blk, blocks):
+    """Simulate combination ``c``; write its metrics to ``metrics[m_row]`` and, where ``rec``'s
+    arrays are not empty, its trades, equity curve, signal flags and targets there.
 
     ``mkt`` is a ``kernels.program.Market`` and ``prog`` a ``kernels.program.Program`` (named inputs).
-    With a non-empty ``flags_out`` ``(N_GROUPS, n_bars, n_assets)`` every group is evaluated on every
-    tradable bar but the last and written there (how tests and other consumers read the signals).
-    With a non-empty ``blk`` (a block id per bar, -1: none; each block one contiguous range) the
-    block statistics of this combination accumulate in ``blocks[m_row]`` ``(n_blocks, N_BLOCK)``.
-    With a non-empty ``targets_out`` ``(n_bars, n_assets)`` the side wanted after each bar's close is
-    written there: the pending order's side, else the side held (what a live bot should hold next).
+    With non-empty ``rec.flags`` every group is evaluated on every tradable bar but the last and
+    written there (how tests and other consumers read the signals). With a non-empty ``blk`` (a block
+    id per bar, -1: none; each block one contiguous range) the block statistics of this combination
+    accumulate in ``blocks[m_row]`` ``(n_blocks, N_BLOCK)``. ``rec.targets`` receives the side wanted
+    after each bar's close: the pending order's side, else the side held (what a live bot should hold
+    next). Inlined into its one caller, ``simulate_rows``: one compiled chain serves every entry.
     """
     n_bars, n_assets = mkt.close.shape
     p = params[c]
-    record = equity_out.shape[0] > 0
+    record = rec.equity.shape[0] > 0
     work = Work(
         pos=np.zeros((n_assets, N_STATE)),
         acc=new_account(initial),
@@ -124,13 +125,13 @@ def simulate_combo(
         work,
         orders,
         record,
-        trades,
-        equity_out,
+        rec.trades,
+        rec.equity,
         m_row,
-        flags_out,
+        rec.flags,
         blk,
         blocks,
-        targets_out,
+        rec.targets,
         start_curve(initial),
         0,
         n_bars,
@@ -247,32 +248,14 @@ def mark_to_market(c, t, last, mkt, pos, acc, p, record, trades, orders):
 
 
 @njit(cache=True, nogil=True)
-def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, metrics, blocks):
+def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, metrics, blocks, rec):
     """Combination ``combos[k]`` into row ``rows[k]`` of ``metrics`` (and of ``blocks`` with a
-    non-empty ``blk``), no records; releases the GIL, so threads run chunks side by side."""
-    no_trades = empty_trades(0)
-    no_equity = np.zeros(0)
-    no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
-    no_targets = np.zeros((0, 0))
+    non-empty ``blk``), with ``rec`` (one combination) or ``no_records()``. The only compiled entry
+    of the backtest: grids, records, flags and targets all call it with the same argument types, so
+    a run compiles the bar loop once. Releases the GIL, so threads run chunks side by side."""
     slots = float(mkt.tradable.sum())  # asset-bars that could be held
     for k in range(combos.shape[0]):
-        simulate_combo(
-            combos[k],
-            mkt,
-            prog,
-            params,
-            initial,
-            bars_per_year,
-            slots,
-            no_trades,
-            no_equity,
-            metrics,
-            rows[k],
-            no_flags,
-            blk,
-            blocks,
-            no_targets,
-        )
+        simulate_combo(combos[k], mkt, prog, params, initial, bars_per_year, slots, rec, metrics, rows[k], blk, blocks)
 
 
 def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_blocks):
@@ -293,9 +276,11 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
     threads = max(1, min(numba.get_num_threads(), n))
     size = max(1, min(GRID_CHUNK, n // (threads * 4)))
     chunks = [rows[i : i + size] for i in range(0, n, size)]
+    records = no_records()
+    initial, bars_per_year = float(initial), float(bars_per_year)  # every caller: one specialisation
 
     def run(chunk: np.ndarray) -> None:
-        simulate_rows(mkt, prog, params, chunk + lo, chunk, initial, bars_per_year, blk, metrics, blocks)
+        simulate_rows(mkt, prog, params, chunk + lo, chunk, initial, bars_per_year, blk, metrics, blocks, records)
 
     run(chunks[0])  # compiles or loads the kernel once, in this thread
     if threads == 1:
@@ -308,56 +293,32 @@ def simulate_grid(mkt, prog, params, lo, hi, initial, bars_per_year, blk, n_bloc
     return metrics, blocks
 
 
-@njit(cache=True)
-def _simulate_one(c, mkt, prog, params, initial, bars_per_year, trades, equity, flags, targets):
-    """Metrics row of combination ``c`` alone, writing records, signal flags and targets where asked
-    (every entry reaches ``simulate_combo`` with the same argument types: one specialisation)."""
+def _simulate_one(c, mkt, prog, params, initial, bars_per_year, rec):
+    """Metrics row of combination ``c`` alone, writing ``rec`` where its arrays are not empty."""
     metrics = np.full((1, N_METRICS), np.nan)
-    no_blk = np.zeros(0, np.int64)
+    one = np.array([c], np.int64)
     no_blocks = np.zeros((0, 0, N_BLOCK))
-    simulate_combo(
-        c,
-        mkt,
-        prog,
-        params,
-        initial,
-        bars_per_year,
-        float(mkt.tradable.sum()),
-        trades,
-        equity,
-        metrics,
-        np.int64(0),
-        flags,
-        no_blk,
-        no_blocks,
-        targets,
-    )
+    args = (float(initial), float(bars_per_year), NO_BLK, metrics, no_blocks, rec)
+    simulate_rows(mkt, prog, params, one, np.zeros(1, np.int64), *args)
     return metrics[0]
 
 
-@njit(cache=True)
 def simulate_records(c, n_trades, mkt, prog, params, initial, bars_per_year):
     """Trades, equity curve and metrics row of one combination (``n_trades`` from its metrics)."""
-    trades = empty_trades(n_trades)
-    equity = np.zeros(mkt.close.shape[0])
-    no_flags = np.zeros((0, 0, 0), dtype=np.bool_)
-    no_targets = np.zeros((0, 0))
-    row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, trades, equity, no_flags, no_targets)
-    return trades, equity, row
+    rec = no_records()._replace(trades=np.zeros(int(n_trades), trade_dt), equity=np.zeros(mkt.close.shape[0]))
+    row = _simulate_one(c, mkt, prog, params, initial, bars_per_year, rec)
+    return rec.trades, rec.equity, row
 
 
-@njit(cache=True)
 def signal_targets(c, mkt, prog, params, initial, bars_per_year):
     """Signal flags ``(N_GROUPS, n_bars, n_assets)`` of combination ``c`` and the side ``(n_bars,
     n_assets)`` it wants after each bar's close (-1, 0, 1): what a registered model returns."""
-    close = mkt.close
-    flags = np.zeros((N_GROUPS, close.shape[0], close.shape[1]), dtype=np.bool_)
-    targets = np.zeros(close.shape)
-    _simulate_one(c, mkt, prog, params, initial, bars_per_year, empty_trades(0), np.zeros(0), flags, targets)
-    return flags, targets
+    shape = mkt.close.shape
+    rec = no_records()._replace(flags=np.zeros((N_GROUPS, *shape), dtype=np.bool_), targets=np.zeros(shape))
+    _simulate_one(c, mkt, prog, params, initial, bars_per_year, rec)
+    return rec.flags, rec.targets
 
 
-@njit(cache=True)
 def signal_flags(c, mkt, prog, params, initial, bars_per_year):
     """``(N_GROUPS, n_bars, n_assets)``: where each condition group of combination ``c`` holds, as the
     simulation evaluates it (raw conditions: time filters and warm-up gate entries separately)."""
