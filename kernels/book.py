@@ -36,10 +36,11 @@ from kernels.enums import (
     S_QTY,
     S_SLIPPAGE,
 )
+from kernels.jit import inner
 from kernels.records import trade_dt
 
 
-@njit(cache=True)
+@inner
 def close_position(c, a, t, price, reference, reason, pos, acc, lev, fee_rate, record, trades, loss):
     """Close asset ``a`` at ``price`` (slippage included; ``reference`` is the unslipped price). A
     liquidation books ``-loss`` as its PnL and pays no fee. Trade number ``k`` is recorded in
@@ -112,7 +113,7 @@ def _record(tr, c, a, t, qty, price, lev, margin, fees, slip, gross, net, ret, r
     tr["exit_reason"] = reason
 
 
-@njit(cache=True)
+@inner
 def new_account(initial):
     """An account holding ``initial`` USDT and no position."""
     acc = np.zeros(N_ACC)

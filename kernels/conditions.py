@@ -10,11 +10,12 @@ from numba import njit
 
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
 from kernels.enums import N_GROUPS, OP_BETWEEN, OP_CROSS_ABOVE, OP_CROSS_BELOW, OP_GE, OP_GT, OP_LT
+from kernels.jit import inner
 
 SIGNAL_BLOCK = 128  # bars whose conditions are evaluated together, vectorised over bars and assets
 
 
-@njit(cache=True)
+@inner
 def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets):
     """``out[i] = add[s] + sum_j coef[j] * ind[col[j], t0 + i // n_assets, i % n_assets]`` for ``m`` bars
     (summed in term order, as a bar-by-bar evaluation would)."""
@@ -48,7 +49,7 @@ def _put(dst, i, ok, mode):
         dst[i] = dst[i] and ok
 
 
-@njit(cache=True)
+@inner
 def _compare(dst, d, op, mode, size):
     """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst`` (``mode`` as in ``_put``)."""
     for i in range(size):
@@ -64,7 +65,7 @@ def _compare(dst, d, op, mode, size):
         _put(dst, i, ok, mode)
 
 
-@njit(cache=True)
+@inner
 def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, col, coef, add, d, d2):
     """Condition row ``r`` on bars ``t0 .. t0 + m - 1`` into ``dst`` (``mode`` as in ``_put``)."""
     size = m * n_assets
@@ -95,7 +96,7 @@ def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, c
         _put(dst, i, ok, mode)
 
 
-@njit(cache=True)
+@inner
 def eval_block(t0, m, prog, col, coef, add, ind_flat, flags, d):
     """Where each condition group holds on bars ``t0 .. t0 + m - 1``: ``flags[g, i]`` with ``i`` = bar
     offset x n_assets + asset (row ``N_GROUPS`` of ``flags`` and the rows of ``d`` are scratch). The

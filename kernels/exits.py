@@ -33,6 +33,7 @@ from kernels.enums import (
     S_TARGET,
     S_TRAIL,
 )
+from kernels.jit import inner
 from kernels.margin import exit_floor, is_cross, liquidate_intrabar, liquidate_position
 from kernels.orders import market_close
 
@@ -66,7 +67,7 @@ def bar_of(t, a, mkt):
     )
 
 
-@njit(cache=True)
+@inner
 def stop_hit(c, a, t, bar, pos, acc, p, record, trades, orders, open_):
     """The stop (before liquidation when nearer, or when the liquidation trigger does not reach the
     liquidation price), then isolated liquidation; whether either closed position ``a``. The stop
@@ -106,7 +107,7 @@ def stop_hit(c, a, t, bar, pos, acc, p, record, trades, orders, open_):
     return False
 
 
-@njit(cache=True)
+@inner
 def target_hit(c, a, t, o, h, lo, pos, acc, p, record, trades):
     """The take-profit (a limit order: maker fee, no slippage), else move the trail's best price."""
     qty = pos[a, S_QTY]

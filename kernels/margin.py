@@ -30,6 +30,7 @@ from kernels.enums import (
     S_MARGIN,
     S_QTY,
 )
+from kernels.jit import inner
 from kernels.perp import liquidation_price, maintenance_margin
 
 
@@ -39,7 +40,7 @@ def is_cross(p):
     return int(p[P_MARGIN_MODE]) == MARGIN_CROSS
 
 
-@njit(cache=True)
+@inner
 def exit_floor(a, pos, acc, prices, row, tiers):
     """Cross margin: position ``a``'s liquidation price with the others at ``prices[row]``. A market exit
     never fills beyond it (the exchange would have liquidated first)."""
@@ -52,7 +53,7 @@ def exit_floor(a, pos, acc, prices, row, tiers):
     return liquidation_price(pos[a, S_QTY], pos[a, S_ENTRY], margin, tiers[a])
 
 
-@njit(cache=True)
+@inner
 def entry_liquidation_price(qty, price, margin, tiers, p):
     """A new position's ``S_LIQ``: isolated, its own liquidation price; cross, none (0 or inf: the
     account-level test liquidates cross positions)."""
@@ -77,7 +78,7 @@ def settle_funding(a, t, mkt, pos, acc, p, tiers):
             pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], tiers[a])
 
 
-@njit(cache=True)
+@inner
 def rebracket(pos, p, tiers):
     """New brackets in force (``Market.rules_row`` moved): each isolated position's liquidation price
     under them (the exchange applies its current table to open positions; cross needs nothing)."""
@@ -89,7 +90,7 @@ def rebracket(pos, p, tiers):
             pos[a, S_LIQ] = liquidation_price(qty, pos[a, S_ENTRY], pos[a, S_MARGIN], tiers[a])
 
 
-@njit(cache=True)
+@inner
 def liquidate_position(c, a, t, price, pos, acc, p, record, trades):
     """Isolated: liquidate position ``a`` at ``price``; it loses its whole remaining margin."""
     lev, fee = p[P_LEVERAGE], p[P_TAKER_FEE]
@@ -119,7 +120,7 @@ def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades, tiers):
         cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
-@njit(cache=True)
+@inner
 def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades, tiers):
     """Cross: after every position's stops, liquidate the account when its margin balance with every
     position at its bar's worst price is at or below its maintenance. (Isolated positions meet their
@@ -128,7 +129,7 @@ def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades, tiers):
         cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
-@njit(cache=True)
+@inner
 def cross_liquidated(t, at_open, mkt, pos, acc, px, tiers):
     """Whether the cross account is liquidated on bar ``t`` at the opens (``at_open``) or with every
     position at its worst price of the bar, in the price that triggers liquidation (``Market.liq_*``);
@@ -173,7 +174,7 @@ def cross_liquidated(t, at_open, mkt, pos, acc, px, tiers):
     return True
 
 
-@njit(cache=True)
+@inner
 def cross_liquidate(c, t, pos, acc, px, lev, record, trades, tiers):
     """Close every position at ``px``; the margin balance left is lost. A positive balance (what the
     insurance fund takes) is shared by maintenance margin; a negative one (a loss beyond the wallet,

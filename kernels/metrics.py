@@ -62,6 +62,7 @@ from kernels.enums import (
     M_VOLATILITY,
     M_WIN_RATE,
 )
+from kernels.jit import inner
 
 
 class Curve(NamedTuple):
@@ -78,7 +79,7 @@ class Curve(NamedTuple):
     max_dd: float
 
 
-@njit(cache=True)
+@inner
 def start_curve(initial):
     """The curve before the first bar."""
     return Curve(0, 0.0, 0.0, 0.0, 0.0, 0.0, initial, initial, 0.0)
@@ -111,7 +112,7 @@ def advance(curve, r, equity):
     return Curve(n, curve.mean + dn, m2, m3, m4, down_sq, equity, peak, max_dd)
 
 
-@njit(cache=True)
+@inner
 def block_update(bs, r, prev_eq, equity, acc, seen):
     """Accumulate one bar into a block's statistics ``bs`` (``N_BLOCK``); ``seen`` holds the account's
     trades, gross win, gross loss and liquidations up to the previous bar."""
@@ -156,7 +157,7 @@ def risk_score(total_return, max_dd, lev):
     return total_return / (max_dd * lev) if max_dd > 0.0 else np.nan
 
 
-@njit(cache=True)
+@inner
 def finish(m, acc, curve, initial, n_bars, bars_per_year, exposure, lev):
     """The metrics row ``m`` of a finished run (``exposure``: held asset-bars / tradable ones)."""
     nan = np.nan

@@ -64,6 +64,7 @@ from kernels.enums import (
     SIZE_RISK,
     SIZE_VOL,
 )
+from kernels.jit import inner
 from kernels.margin import entry_liquidation_price, exit_floor, is_cross
 from kernels.perp import max_notional
 
@@ -84,7 +85,7 @@ def no_pending(n_assets):
     return Pending(np.zeros(n_assets, np.int64), np.zeros(n_assets, np.bool_), np.zeros(n_assets, np.int64))
 
 
-@njit(cache=True)
+@inner
 def slip_rate(p, qty, volume):
     """Slippage as a fraction of price for a market order of ``qty`` against a bar of ``volume``."""
     rate = p[P_SLIPPAGE]
@@ -94,7 +95,7 @@ def slip_rate(p, qty, volume):
     return rate if rate < MAX_SLIPPAGE else MAX_SLIPPAGE
 
 
-@njit(cache=True)
+@inner
 def stop_distance(value, col, entry, t_sig, a, ind):
     """A stop's distance in price: ``value`` x entry price, or ``value`` x series ``col`` at the signal bar."""
     if value != value:
@@ -104,7 +105,7 @@ def stop_distance(value, col, entry, t_sig, a, ind):
     return value * ind[col, t_sig, a]
 
 
-@njit(cache=True)
+@inner
 def margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
     """The margin the sizing method asks for (before caps)."""
     method = int(p[P_SIZING])
@@ -132,7 +133,7 @@ def margin_for(a, t_sig, reference, equity, acc, p, stop_col, ind):
     return 0.0
 
 
-@njit(cache=True)
+@inner
 def capped_margin(a, t_sig, reference, prices, row, pos, acc, p, orders):
     """The margin of a new position on asset ``a``: what sizing asks, capped by the position cap, the
     exposure cap, the brackets' largest notional at the leverage and the free balance."""
@@ -161,7 +162,7 @@ def capped_margin(a, t_sig, reference, prices, row, pos, acc, p, orders):
     return margin
 
 
-@njit(cache=True)
+@inner
 def open_position(a, t, t_sig, side, reference, prices, row, pos, acc, p, orders):
     """Open a position on asset ``a`` at ``reference`` adjusted for slippage, sized and capped
     (``orders``: a ``kernels.program.Orders``, what sizing, slippage, stops and lot filters read)."""
@@ -221,7 +222,7 @@ def dust(pos, acc, p, min_notional):
     return acc[A_WALLET] * frac * lev * (1.0 + 1e-6) < min_notional
 
 
-@njit(cache=True)
+@inner
 def market_exit(c, a, t, t_sig, reference, prices, row, pos, acc, p, record, trades, orders, reason):
     """Close asset ``a`` with a market order at ``reference`` (slipped, never beyond the liquidation
     price: cross, the exit floor with the other positions at ``prices[row]``)."""
@@ -230,7 +231,7 @@ def market_exit(c, a, t, t_sig, reference, prices, row, pos, acc, p, record, tra
     market_close(c, a, t, t_sig, reference, pos, acc, p, record, trades, orders, reason)
 
 
-@njit(cache=True)
+@inner
 def market_close(c, a, t, t_sig, reference, pos, acc, p, record, trades, orders, reason):
     """Close asset ``a`` with a market order at ``reference``, slipped with the volume of bar
     ``t_sig``, never beyond the floor already in ``S_LIQ``."""
@@ -277,7 +278,7 @@ def fill_pending(c, t, mkt, pos, acc, p, pending, record, trades, orders):
             )
 
 
-@njit(cache=True)
+@inner
 def exit_all(c, t, mkt, pos, acc, p, pending, fill_close, record, trades, orders):
     """A circuit breaker's halt: cancel every pending order and close every position (``risk_halt``),
     at this close (``fill_at=close``) or at the next open."""
@@ -293,7 +294,7 @@ def exit_all(c, t, mkt, pos, acc, p, pending, fill_close, record, trades, orders
             pending.reason[a] = EXIT_RISK_HALT
 
 
-@njit(cache=True)
+@inner
 def wanted_sides(t, pos, pending, targets_out):
     """The side each asset should hold after bar ``t``'s close: the pending order's, else the held one."""
     for a in range(pos.shape[0]):

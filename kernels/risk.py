@@ -26,6 +26,7 @@ from kernels.enums import (
     S_ENTRY,
     S_QTY,
 )
+from kernels.jit import inner
 
 R_HALTED = 0  # 1.0 while halted
 R_RESUME = 1  # first bar whose close may act on signals again
@@ -36,13 +37,13 @@ R_DAY = 5  # the current UTC day
 N_RISK = 6
 
 
-@njit(cache=True)
+@inner
 def breakers_on(p):
     """Whether any breaker of parameter row ``p`` is set."""
     return p[P_DD_SCALE_AT] > 0.0 or p[P_DD_HALT] > 0.0 or p[P_DAILY_LOSS] > 0.0 or p[P_MAX_LOSSES] > 0.0
 
 
-@njit(cache=True)
+@inner
 def new_state(initial, first_day):
     """Breakers' state before the first bar."""
     rs = np.zeros(N_RISK)

@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; before any @njit)
+from kernels.jit import inner
 
 
 @njit(cache=True, inline="always")
@@ -22,7 +23,7 @@ TILE = 2048  # combinations whose block sums (2 x S x 8 bytes each) stay in cach
 SPLIT_CHUNK = 64  # splits a thread runs over each tile of combinations
 
 
-@njit(cache=True)
+@inner
 def _out_of_sample(splits, n_blocks):
     """``(M, S - S/2)``: the blocks each split leaves out of sample, ascending."""
     m, half = splits.shape
@@ -39,7 +40,7 @@ def _out_of_sample(splits, n_blocks):
     return out
 
 
-@njit(cache=True)
+@inner
 def _tile_sharpes(t1, t2, c0, c1, blocks, n, a1, a2, out):
     """Sharpe of combinations ``c0..c1-1`` over ``blocks`` (ascending, so each sum adds its blocks in
     the order a pass over every block would) into ``out[:c1 - c0]``; ``t1``/``t2`` are ``(S,

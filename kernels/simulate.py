@@ -62,6 +62,7 @@ from kernels.enums import (
     S_QTY,
 )
 from kernels.exits import bar_exits
+from kernels.jit import inner
 from kernels.margin import liquidate_at_open, rebracket
 from kernels.metrics import advance, bar_return, block_update, finish, remember, start_curve
 from kernels.orders import Pending, exit_all, fill_pending, market_exit, no_pending, wanted_sides
@@ -155,7 +156,7 @@ class Work(NamedTuple):
     seen: np.ndarray  # (4,) trades, gross win, gross loss, liquidations up to the previous bar
 
 
-@njit(cache=True, _nrt=False)
+@inner(_nrt=False)
 def run_bars(
     c, mkt, prog, p, work, orders, record, trades, eq_out, m_row, flags, blk, blocks, tgt_out, curve, t0, t1, close_out
 ):

@@ -175,3 +175,47 @@ def test_the_bar_loop_stays_short():
     tree = ast.parse((ROOT / "kernels" / "simulate.py").read_text())
     loop = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "run_bars")
     assert loop.end_lineno - loop.lineno + 1 <= MAX_LOOP_LINES
+
+
+def inner_functions(folder: Path) -> dict[str, set[str]]:
+    """``{module: names}`` of the functions decorated ``@inner`` (``kernels.jit``: no Python wrapper)."""
+    out: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.FunctionDef) and any(
+                (d.func if isinstance(d, ast.Call) else d).id == "inner"
+                for d in node.decorator_list
+                if isinstance(d.func if isinstance(d, ast.Call) else d, ast.Name)
+            ):
+                out.setdefault(f"{folder.name}.{path.stem}", set()).add(node.name)
+    return out
+
+
+def python_callers(inner: dict[str, set[str]], paths: list[Path]) -> list[str]:
+    """``file:line name`` of every import of an ``inner`` function in ``paths`` (Python would call it)."""
+    found = []
+    for path in paths:
+        for base, names, line in imports(path.stem, path):
+            found += [f"{path.name}:{line} {n}" for n in names if n in inner.get(base, ())]
+    return found
+
+
+def test_the_wrapper_check_finds_python_importing_an_inner_function(tmp_path):
+    kernels = tmp_path / "kernels"
+    kernels.mkdir()
+    (kernels / "m.py").write_text(
+        "@inner\ndef a():\n    pass\n\n\n@inner(_nrt=False)\ndef b():\n    pass\n\n\ndef c():\n    pass\n"
+    )
+    inner = inner_functions(kernels)
+    assert inner == {"kernels.m": {"a", "b"}}
+    caller = tmp_path / "caller.py"
+    caller.write_text("from kernels.m import c\nfrom kernels.m import b\n")
+    assert python_callers(inner, [caller]) == ["caller.py:2 b"]
+
+
+def test_no_python_code_imports_an_inner_kernel_function():
+    paths = [p for p in modules().values() if "kernels" not in p.relative_to(ROOT).parts[:1]]
+    paths += sorted((ROOT / "tests").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+    inner = inner_functions(ROOT / "kernels")
+    assert inner, "kernels/ should declare inner functions"
+    assert python_callers(inner, paths) == []
