@@ -33,6 +33,10 @@ from kernels.enums import (
 from kernels.jit import inner
 from kernels.perp import liquidation_price, maintenance_margin
 
+# cross_liquidated's ``at_open`` as np.bool_: a bare True/False is a numba Literal, one compiled copy each
+AT_OPEN = np.bool_(True)
+INTRABAR = np.bool_(False)
+
 
 @njit(cache=True, inline="always")
 def is_cross(p):
@@ -116,7 +120,7 @@ def liquidate_at_open(c, t, mkt, pos, acc, p, px, record, trades, tiers):
             liq = pos[a, S_LIQ]
             if (qty > 0.0 and o <= liq) or (qty < 0.0 and o >= liq):
                 liquidate_position(c, a, t, o, pos, acc, p, record, trades)
-    if cross and acc[A_OPEN] > 0.0 and cross_liquidated(t, True, mkt, pos, acc, px, tiers):
+    if cross and acc[A_OPEN] > 0.0 and cross_liquidated(t, AT_OPEN, mkt, pos, acc, px, tiers):
         cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
@@ -125,7 +129,7 @@ def liquidate_intrabar(c, t, mkt, pos, acc, p, px, record, trades, tiers):
     """Cross: after every position's stops, liquidate the account when its margin balance with every
     position at its bar's worst price is at or below its maintenance. (Isolated positions meet their
     liquidation price inside ``kernels.exits``, between their stop and their take-profit.)"""
-    if is_cross(p) and cross_liquidated(t, False, mkt, pos, acc, px, tiers):
+    if is_cross(p) and cross_liquidated(t, INTRABAR, mkt, pos, acc, px, tiers):
         cross_liquidate(c, t, pos, acc, px, p[P_LEVERAGE], record, trades, tiers)
 
 
