@@ -4,8 +4,9 @@ For every ``@njit`` function numba also compiles a CPython wrapper (unboxing eac
 Python object, boxing the result) and a C wrapper, and links both into every caller above it, where
 LLVM optimises them again. The bar loop's helpers take named tuples of up to 18 arrays (``Market``),
 so their wrappers are large: without them a cold compile of the grid is about 4 s shorter. An
-``inner`` function is cached like the others but cannot be called from Python
-(``tests/test_architecture.py`` checks that nothing outside ``kernels/`` imports one).
+``inner`` function is cached like the others but has no entry for Python: calling one from Python
+crashes the interpreter, so ``tests/test_architecture.py`` checks that nothing outside ``kernels/``
+imports one.
 """
 
 from numba import njit
@@ -15,5 +16,5 @@ import kernels.cache  # noqa: F401  (keys numba's cache to every kernel source; 
 
 def inner(fn=None, **options):
     """``@inner`` or ``@inner(**njit_options)``: cached, compiled code only (no Python wrapper)."""
-    jit = njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, **options)
+    jit = njit(**{"cache": True, "no_cpython_wrapper": True, "no_cfunc_wrapper": True, **options})
     return jit if fn is None else jit(fn)

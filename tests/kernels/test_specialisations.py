@@ -1,6 +1,8 @@
-"""Kernels call each other with exit reasons typed int64 (``kernels/enums.py``'s ``REASON_*``): numba
-types a bare int constant as a Literal and compiles the callee once per value, which had
-close_position compiled six times and market_exit four in every cold start."""
+"""What a cold start compiles, once: kernels call each other with exit reasons typed int64
+(``kernels/enums.py``'s ``REASON_*``; numba types a bare int constant as a Literal and compiles the
+callee once per value, which had close_position compiled six times and market_exit four), every
+backtest entry reaches one compiled ``simulate_rows``, and ``kernels.jit.inner`` functions carry no
+Python wrapper."""
 
 import ast
 from pathlib import Path
@@ -9,6 +11,7 @@ import pytest
 from numba import njit
 
 from kernels import enums as E
+from kernels.jit import inner
 
 KERNELS = Path(E.__file__).resolve().parent
 REASONS = [name for name in vars(E) if name.startswith("EXIT_") and name != "EXIT_REASONS"]
@@ -60,3 +63,42 @@ def test_reasons_typed_int64_compile_a_callee_once(first, second, compiled: int)
 
     assert caller() == first + second + 2
     assert len(callee.signatures) == compiled
+
+
+ONE_CHAIN = """
+import numpy as np
+from kernels.warmup import warmup
+from kernels.simulate import simulate_rows
+warmup()  # the grid, one combination's records, its flags and its targets
+print(len(simulate_rows.signatures))
+"""
+
+
+def test_every_backtest_entry_shares_one_compiled_chain() -> None:
+    """The grid, records, flags and targets reach ``simulate_rows`` with the same argument types: one
+    specialisation, so a run compiles the bar loop once (a fresh interpreter: nothing else called it)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", ONE_CHAIN], capture_output=True, text=True, check=True, cwd=KERNELS.parent
+    )
+    assert out.stdout.split()[-1] == "1"
+
+
+@pytest.mark.parametrize(("decorator", "wrapped"), [(njit, True), (inner, False)], ids=["njit", "inner"])
+def test_inner_functions_are_compiled_without_a_python_wrapper(decorator, wrapped: bool) -> None:
+    """``kernels.jit.inner`` compiles code for other kernels only (no CPython wrapper in its LLVM
+    module); its jitted callers call it as usual."""
+
+    @decorator(cache=False)
+    def twice(x):
+        return 2.0 * x
+
+    @njit
+    def caller(x):
+        return twice(x) + 1.0
+
+    assert caller(3.0) == 7.0
+    (compiled,) = twice.overloads.values()
+    assert (compiled.fndesc.llvm_cpython_wrapper_name in compiled.library.get_llvm_str()) == wrapped
