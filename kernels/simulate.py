@@ -75,7 +75,7 @@ GRID_CHUNK = 64  # combinations per queued chunk of a grid
 NO_BLK = np.zeros(0, np.int64)  # no block statistics
 
 
-class Records(NamedTuple):
+class RecordArrays(NamedTuple):
     """What a one-combination run writes besides its metrics row; zero-length arrays write nothing
     (a grid passes ``no_records()``)."""
 
@@ -85,9 +85,9 @@ class Records(NamedTuple):
     targets: np.ndarray  # (n_bars, n_assets) the side wanted after each close
 
 
-def no_records() -> Records:
-    """Records of nothing: the grid's."""
-    return Records(np.zeros(0, trade_dt), np.zeros(0), np.zeros((0, 0, 0), dtype=np.bool_), np.zeros((0, 0)))
+def no_records() -> RecordArrays:
+    """Arrays of nothing: the grid's."""
+    return RecordArrays(np.zeros(0, trade_dt), np.zeros(0), np.zeros((0, 0, 0), dtype=np.bool_), np.zeros((0, 0)))
 
 
 @njit(cache=True, inline="always")
@@ -251,7 +251,7 @@ def mark_to_market(c, t, last, mkt, pos, acc, p, record, trades, orders):
 @njit(cache=True, nogil=True)
 def simulate_rows(mkt, prog, params, combos, rows, initial, bars_per_year, blk, metrics, blocks, rec):
     """Combination ``combos[k]`` into row ``rows[k]`` of ``metrics`` (and of ``blocks`` with a
-    non-empty ``blk``), with ``rec`` (one combination) or ``no_records()``. The only compiled entry
+    non-empty ``blk``), with ``rec`` (a ``RecordArrays``, one combination) or ``no_records()``. The only compiled entry
     of the backtest: grids, records, flags and targets all call it with the same argument types, so
     a run compiles the bar loop once. Releases the GIL, so threads run chunks side by side."""
     slots = float(mkt.tradable.sum())  # asset-bars that could be held

@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import stats
 
 from kernels.montecarlo import horizon_returns, path_statistics, reshuffled_drawdowns, value_at_risk
@@ -160,3 +161,18 @@ def test_ten_thousand_full_length_paths_stay_within_500_mb() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     base, peak = (int(x) for x in done.stdout.split()[-2:])
     assert peak - base < 500 and peak >= base
+
+
+@njit
+def numba_value_at_risk(x, alpha):
+    """``value_at_risk`` as it was compiled before it moved to NumPy: the reference for its bits."""
+    s = np.sort(x)
+    k = max(1, int(np.ceil((1.0 - alpha) * s.shape[0] - 1e-9)))
+    return -s[k - 1], -s[:k].mean()
+
+
+@pytest.mark.parametrize("n", [2, 5, 17, 100, 1000, 4096, 100_000])
+@pytest.mark.parametrize("alpha", [0.9, 0.95, 0.99])
+def test_value_at_risk_gives_the_compiled_version_bits(n: int, alpha: float) -> None:
+    x = np.random.default_rng(n).standard_t(3, size=n) * 0.01
+    assert value_at_risk(x, alpha) == numba_value_at_risk(x, alpha)
