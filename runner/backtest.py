@@ -16,7 +16,7 @@ from runner.filters.windows import objective_of
 from runner.spec import Axis, ComputeSpec, ObjectiveSpec, RunSpec
 from runner.strategy.assemble import Compiled
 
-COMPILE_SECONDS = 30  # cold compile of the kernels a default run uses: 30.1 s on 2 cores (bench_compile.py, 2026-12-02)
+COMPILE_SECONDS = 20  # cold compile of the kernels a default run uses: 20.4 s on 2 cores (bench_compile.py, 2026-12-02)
 
 
 def kernels_compiled(kernel=None) -> bool:

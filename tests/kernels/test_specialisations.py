@@ -2,7 +2,7 @@
 (``kernels/enums.py``'s ``REASON_*``; numba types a bare int constant as a Literal and compiles the
 callee once per value, which had close_position compiled six times and market_exit four), every
 backtest entry reaches one compiled ``simulate_rows``, and ``kernels.jit.inner`` functions carry no
-Python wrapper."""
+Python wrapper and no machine code of their own."""
 
 import ast
 from pathlib import Path
@@ -11,7 +11,7 @@ import pytest
 from numba import njit
 
 from kernels import enums as E
-from kernels.jit import inner
+from kernels.jit import InnerLibrary, inner
 
 KERNELS = Path(E.__file__).resolve().parent
 REASONS = [name for name in vars(E) if name.startswith("EXIT_") and name != "EXIT_REASONS"]
@@ -86,10 +86,11 @@ def test_every_backtest_entry_shares_one_compiled_chain() -> None:
     assert out.stdout.split()[-1] == "1"
 
 
-@pytest.mark.parametrize(("decorator", "wrapped"), [(njit, True), (inner, False)], ids=["njit", "inner"])
-def test_inner_functions_are_compiled_without_a_python_wrapper(decorator, wrapped: bool) -> None:
-    """``kernels.jit.inner`` compiles code for other kernels only (no CPython wrapper in its LLVM
-    module); its jitted callers call it as usual."""
+@pytest.mark.parametrize(("decorator", "own_code"), [(njit, True), (inner, False)], ids=["njit", "inner"])
+def test_inner_functions_are_compiled_for_their_callers_only(decorator, own_code: bool) -> None:
+    """``kernels.jit.inner`` compiles code for other kernels only: no CPython wrapper in its LLVM
+    module and no machine code of its own in numba's engine (its callers link and emit it); its
+    jitted callers call it as usual."""
 
     @decorator(cache=False)
     def twice(x):
@@ -99,6 +100,10 @@ def test_inner_functions_are_compiled_without_a_python_wrapper(decorator, wrappe
     def caller(x):
         return twice(x) + 1.0
 
-    assert caller(3.0) == 7.0
+    twice.compile("float64(float64)")
     (compiled,) = twice.overloads.values()
-    assert (compiled.fndesc.llvm_cpython_wrapper_name in compiled.library.get_llvm_str()) == wrapped
+    engine = compiled.library.codegen._engine
+    assert (compiled.fndesc.llvm_cpython_wrapper_name in compiled.library.get_llvm_str()) == own_code
+    assert engine.is_symbol_defined(compiled.fndesc.mangled_name) == own_code
+    assert isinstance(compiled.library, InnerLibrary) != own_code
+    assert caller(3.0) == 7.0
