@@ -9,6 +9,7 @@ import polars as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from kernels import enums as E
+from runner import short_lived
 from runner.artifacts import record_files, series, write_compact
 from runner.backtest import (
     COMPILE_SECONDS,
@@ -209,6 +210,7 @@ def _execute(spec: RunSpec, cfg: DictConfig, run: TrackedRun) -> float:
     _log_data(spec, panel, run)
     run.set_tags({f"funding_beyond_cap.{s}": str(n) for s, n in over.items()})
     if not kernels_compiled():
+        short_lived.before_compiling()
         console.print(
             f"compiling kernels: first run only, about {COMPILE_SECONDS} s (cached in kernels/__pycache__)",
             highlight=False,

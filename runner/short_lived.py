@@ -21,6 +21,14 @@ def tune() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
+def before_compiling() -> None:
+    """Freeze the heap so far (``gc.freeze``) before numba compiles the kernels: a cold compile makes
+    millions of objects, and the full collections they trigger then walk only those, not the
+    modules already loaded (a default run's compile: 13 full collections, 3.1 s, with the heap
+    unfrozen)."""
+    gc.freeze()
+
+
 def run(main: Callable[[], object]) -> None:
     """Call a command's ``main`` with the collector tuned for a short-lived process."""
     tune()
