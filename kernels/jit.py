@@ -56,8 +56,9 @@ class InnerLibrary(JITCodeLibrary):
 
 def environments(library: InnerLibrary) -> JITCodeLibrary | None:
     """A one-global-each library for the environment globals ``library`` defines. numba stores each
-    compiled function's environment through the engine's address of that global (``set_env``); the
-    inner code itself reads the copies linked into its callers."""
+    compiled function's environment through the engine's address of that global (``set_env``). The
+    kernels never read an inner function's environment (it holds Python objects for object mode and
+    dynamic globals, neither of which a cached kernel may use): a cached entry runs with none set."""
     names = [
         gv.name
         for gv in library._final_module.global_variables
