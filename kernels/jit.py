@@ -8,8 +8,8 @@ A plain ``@njit`` function costs its callers twice at compile time:
   26-28 s against 31-33 s (numba's own timers, fresh caches, measured alternately).
 - numba optimises each function's LLVM module (with everything it calls linked in) at full
   strength and emits its machine code, then links that module into every caller, which optimises
-  and emits it again: a helper was optimised once for itself and again at every level of callers above it, and machine
-  code was emitted for functions that never run on their own.
+  and emits it again: a helper was optimised once for itself and again at every level of callers
+  above it, and machine code was emitted for functions that never run on their own.
 
 An ``inner`` function has no wrappers, and its code library (``InnerLibrary``) keeps its LLVM IR after
 numba's per-function passes: no module optimisation, no machine code. The entries Python calls
