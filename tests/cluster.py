@@ -76,14 +76,15 @@ def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
     raise RuntimeError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout:.0f} s")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the process group, SIGKILL after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=grace if sig == signal.SIGTERM else 20)
             if sig == signal.SIGTERM:
                 time.sleep(1)  # let the node's children exit, then kill what is left
         except subprocess.TimeoutExpired:
@@ -112,8 +113,8 @@ def two_node_cluster() -> Iterator[dict]:
         _wait_for_nodes(address, 2)
         yield {"address": address, "temp_dir": tmp}
     finally:
-        for proc in reversed(nodes):
-            _stop(proc)
+        for proc in reversed(nodes):  # a throwaway cluster: a head node takes 20 s to end on SIGTERM
+            _stop(proc, grace=3)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -4,7 +4,6 @@ the study's best trial promoted)."""
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra_plugins.perplab_optuna_sweeper.sweeper import OptunaSweeper
 from runner.search import study as st
 from tests.hydra_plugins.quadratic_app import sweep as run_sweep
+from tests.prewarmed import run_module
 from tests.runner.test_cli import cli, runs
 
 APP = Path(__file__).with_name("quadratic_app.py")
@@ -87,21 +87,8 @@ def test_the_runner_sweep_tracks_a_run_per_trial_and_promotes_the_best(tmp_path:
     best = study.best_trial.number
     gates = [f"promote.gates.{g}=null" for g in ("no_liquidation", "min_trades", "max_drawdown", "require_survivor")]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
-    promoted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner.promote",
-            "promote.study=runner-sweep",
-            f"promote.study_storage={storage}",
-            *gates,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    promote = ("promote.study=runner-sweep", f"promote.study_storage={storage}", *gates)
+    promoted = run_module("runner.promote", *promote, cwd=tmp_path, env=env, timeout=300)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     (version,) = client.search_model_versions("name='perplab-rsi'")
     assert client.get_run(version.run_id).data.tags["optuna_trial"] == str(best)

@@ -3,7 +3,6 @@
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from kernels.enums import METRIC_NAMES
 from tests.conftest import KLINE_HEADER, kline_rows, write_gz
+from tests.prewarmed import run_module
 
 FAST = ["data.start=2024-01-01", "data.end=2024-06-30"]
 
@@ -19,9 +19,7 @@ FAST = ["data.start=2024-01-01", "data.end=2024-06-30"]
 def cli(tmp_path: Path, *args: str, store: Path | None = None) -> subprocess.CompletedProcess:
     store = store or tmp_path / "mlruns" / "mlflow.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PERPLAB_CACHE": str(tmp_path / "cache")}
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_module("runner", *args, cwd=tmp_path, env=env)
 
 
 def runs(store: Path, kind: str | None = "job"):

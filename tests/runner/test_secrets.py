@@ -4,26 +4,19 @@ Hydra's output folders and everything printed are searched for the password."""
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 
 from runner import PROJECT_ROOT
 from tests.conftest import SECRET_PASSWORD
+from tests.prewarmed import run_module
 
 WINDOW = ["data.start=2024-01-01", "data.end=2024-03-31", "data.symbols=[BTCUSDT]", "filters=none"]
 
 
 def _run(module: str, tmp: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=tmp,
-        env={**os.environ, "PERPLAB_CACHE": str(tmp / "cache"), **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module(module, *args, cwd=tmp, env={**os.environ, "PERPLAB_CACHE": str(tmp / "cache"), **env})
 
 
 def _database_text(url: str) -> str:

@@ -18,26 +18,19 @@ from runner import PROJECT_ROOT
 from runner.data.readers import file_sha256
 from runner.data.timeframes import parse_utc
 from tests.conftest import DATA_ROOT
+from tests.prewarmed import run_module
 from tests.runner.data.binance_server import BinanceServer, Fault, market_from_shared
 from tests.runner.data.conftest import rows
 
 
-def data_cli(root: Path | None, srv: BinanceServer | None, *args: str, env: dict | None = None, **kw):
+def data_cli(root: Path | None, srv: BinanceServer | None, *args: str, env: dict | None = None):
     """``python -m runner.data <args>`` against the loopback server, into ``root``."""
     extra = []
     if root is not None:
         extra.append(f"data.root={root}")
     if srv is not None:
         extra += [f"source.archive_url={srv.url}", f"source.rest_url={srv.url}"]
-    return subprocess.run(
-        [sys.executable, "-m", "runner.data", *extra, *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
+    return run_module("runner.data", *extra, *args, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, timeout=300)
 
 
 def _payloads(root: Path) -> list[tuple[str, str]]:

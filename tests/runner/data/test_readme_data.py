@@ -1,12 +1,11 @@
 """The README's market-data commands, run as written against the loopback exchange, in order."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from runner import PROJECT_ROOT
 from tests.conftest import DATA_ROOT
+from tests.prewarmed import run_module
 from tests.readme import commands
 from tests.runner.data.binance_server import BinanceServer, market_from_shared
 
@@ -49,14 +48,7 @@ def test_market_data_commands_work_as_written(tmp_path: Path) -> None:
             args = words[3:]
             if module == "runner.data":
                 args += [f"source.archive_url={srv.url}", f"source.rest_url={srv.url}"]
-            out = subprocess.run(
-                [sys.executable, "-m", module, *args],
-                cwd=PROJECT_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+            out = run_module(module, *args, cwd=PROJECT_ROOT, env=env)
             shown = out.stdout + out.stderr
             assert out.returncode == 0, f"{' '.join(words)}\n{shown}"
             for fragment in EXPECT[words[3]]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prewarmed import run_module
+
 REPLAY = ("feed.end=2024-06-30",)  # the backtest's own bars
 
 
@@ -27,7 +29,7 @@ def paper(store: Path, *args: str, module: str = "runner.paper", env: dict | Non
     if not wait:
         with open(store.parent / "paper.err", "a") as err:
             return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    return run_module(*cmd[2:], env=env)
 
 
 @pytest.fixture(scope="session")

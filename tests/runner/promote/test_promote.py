@@ -5,7 +5,6 @@ model reproducing the backtest's signals bar for bar on the real data."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -21,6 +20,7 @@ from runner.config import validate
 from runner.data.panel import build_panel
 from runner.model import SIGNALS
 from runner.strategy.compile import compile_strategy
+from tests.prewarmed import run_module
 from tests.runner.test_cli import FAST, cli, runs
 
 JOB = ("strategy=rsi", "data.symbols=[BTCUSDT,ETHUSDT]", "filters=none", *FAST)
@@ -30,9 +30,7 @@ def promote(store: Path, *args: str, env: dict | None = None) -> subprocess.Comp
     """``python -m runner.promote`` on ``store``; PostgreSQL only when ``env`` names it."""
     inherited = {k: v for k, v in os.environ.items() if k != "PERPLAB_POSTGRES_URL"}
     env = {**inherited, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "runner.promote", *args], env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_module("runner.promote", *args, env=env)
 
 
 @pytest.fixture(scope="module")

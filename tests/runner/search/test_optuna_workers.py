@@ -3,7 +3,6 @@ once by one of them, the job's run gathers them all, and the best trial's run pr
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -12,15 +11,14 @@ import pytest
 from mlflow import MlflowClient
 
 from runner.search import study as st
+from tests.prewarmed import run_module
 
 WINDOW = ["data.start=2024-01-01", "data.end=2024-12-31", "data.symbols=[BTCUSDT]", "filters=none"]
 
 
 def _run(module: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PERPLAB_CACHE": str(tmp / "c")}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_module(module, *args, cwd=tmp, env=env)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])

@@ -5,13 +5,12 @@ command made."""
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests.prewarmed import run_module
 from tests.readme import commands
 from tests.runner.test_cli import expected_exit, runs
 
@@ -37,9 +36,7 @@ def search(tmp_path: Path, words: list[str]):
     args = [*words[2:], *SHORT]
     if "hydra/sweeper=optuna" in args:
         args += [f"hydra.sweeper.n_trials={TRIALS}", f"hydra.sweeper.storage=sqlite:///{tmp_path / 'sweep.db'}"]
-    out = subprocess.run(
-        [sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    out = run_module(*args, cwd=tmp_path, env=env)
     shown = f"{' '.join(words)}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     assert out.returncode == 0, shown
     _, jobs = runs(store)
@@ -62,9 +59,7 @@ def test_optuna_search_then_promotion_of_its_study(tmp_path: Path) -> None:
     study = run.data.tags["optuna_study"]
     promote = [a.replace("<study>", study) for a in FOUND[-2][2:]]
     promote += [f"promote.gates.{g}=null" for g in ("no_liquidation", "min_trades", "max_drawdown", "require_survivor")]
-    out = subprocess.run(
-        [sys.executable, "-m", *promote], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    out = run_module(*promote, cwd=tmp_path, env=env)
     assert out.returncode == 0, f"{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     (version,) = client.search_model_versions("name='perplab-rsi'")  # the promotion registered the run
