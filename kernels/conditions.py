@@ -27,15 +27,19 @@ def _linear(out, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_asset
         for i in range(size):
             out[i] = a0
         return
+    # each term's values as a slice: indexed by the loop counter alone, they load as contiguous vectors
+    # (``ind_flat[base + i]`` would need a negative-index check per element, hence gathers)
     k = coef[j0]
     base = (col[j0] * n_bars + t0) * n_assets
+    src = ind_flat[base : base + size]
     for i in range(size):
-        out[i] = a0 + k * ind_flat[base + i]
+        out[i] = a0 + k * src[i]
     for j in range(j0 + 1, j1):
         k = coef[j]
         base = (col[j] * n_bars + t0) * n_assets
+        src = ind_flat[base : base + size]
         for i in range(size):
-            out[i] += k * ind_flat[base + i]
+            out[i] += k * src[i]
 
 
 @njit(cache=True, inline="always")
@@ -51,18 +55,20 @@ def _put(dst, i, ok, mode):
 
 @inner
 def _compare(dst, d, op, mode, size):
-    """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst`` (``mode`` as in ``_put``)."""
-    for i in range(size):
-        v = d[i]
-        if op == OP_GT:
-            ok = v > 0.0
-        elif op == OP_LT:
-            ok = v < 0.0
-        elif op == OP_GE:
-            ok = v >= 0.0
-        else:
-            ok = v <= 0.0
-        _put(dst, i, ok, mode)
+    """Row results ``d op 0`` (``op`` one of >, <, >=, <=) into ``dst`` (``mode`` as in ``_put``). One
+    loop per operator: a test of ``op`` inside the loop was not hoisted by the compiler."""
+    if op == OP_GT:
+        for i in range(size):
+            _put(dst, i, d[i] > 0.0, mode)
+    elif op == OP_LT:
+        for i in range(size):
+            _put(dst, i, d[i] < 0.0, mode)
+    elif op == OP_GE:
+        for i in range(size):
+            _put(dst, i, d[i] >= 0.0, mode)
+    else:
+        for i in range(size):
+            _put(dst, i, d[i] <= 0.0, mode)
 
 
 @inner
@@ -72,19 +78,21 @@ def _row(r, dst, mode, t0, m, ind_flat, n_bars, n_assets, cond_op, side_start, c
     s = 2 * r
     op = cond_op[r]
     if op == OP_CROSS_ABOVE or op == OP_CROSS_BELOW:
-        # the side one bar earlier too: d[i + shift] is bar t, d[i + shift - n_assets] bar t - 1
+        # the side one bar earlier too (d from bar t0 - 1 on), except before the panel's first bar
         back = 1 if t0 > 0 else 0
         _linear(d, ind_flat, s, add, side_start, col, coef, t0 - back, m + back, n_bars, n_assets)
-        shift = back * n_assets
-        above = op == OP_CROSS_ABOVE
-        for i in range(size):
-            j = i + shift
-            ok = False
-            if j >= n_assets:
-                now = d[j]
-                before = d[j - n_assets]
-                ok = (now > 0.0 and before <= 0.0) if above else (now < 0.0 and before >= 0.0)
-            _put(dst, i, ok, mode)
+        # result i is bar t0 + i // n_assets; the first bar of the panel has no bar before it (never a cross)
+        lo = min(n_assets - back * n_assets, size)
+        for i in range(lo):
+            _put(dst, i, False, mode)
+        n = size - lo  # from result lo on: the side now is d[n_assets + k], one bar earlier d[k]
+        out, now, before = dst[lo:size], d[n_assets : n_assets + n], d[:n]
+        if op == OP_CROSS_ABOVE:
+            for k in range(n):
+                _put(out, k, now[k] > 0.0 and before[k] <= 0.0, mode)
+        else:
+            for k in range(n):
+                _put(out, k, now[k] < 0.0 and before[k] >= 0.0, mode)
         return
     _linear(d, ind_flat, s, add, side_start, col, coef, t0, m, n_bars, n_assets)
     if op != OP_BETWEEN:
