@@ -1,19 +1,20 @@
 """``python -m MODULE ARGS`` for the end-to-end tests, from an interpreter that has already imported
 what the commands import.
 
-A perplab command spends about 4-5 s of a warm run importing MLflow, SQLAlchemy, Hydra, pandas,
-polars and TA-Lib before it reads an argument; the end-to-end tests start a few hundred of them.
+A perplab command spends about half of a warm run (1.5 s of 3 s on 2 cores) importing MLflow,
+SQLAlchemy, Hydra, pandas, polars and TA-Lib; the end-to-end tests start a few hundred of them.
 Each test process therefore starts one server (``python -m tests.prewarmed``, single-threaded) that
 imports those libraries once and then forks a child per command. The child is a process of its own,
 as with ``subprocess.run``: its own pid, working folder, environment, standard streams (to files),
 signal handlers and exit status, and it ends through the interpreter's normal exit (threads joined,
-``atexit`` handlers run, streams flushed), so a command behaves as a fresh ``python -m`` does. What
-the server imported is only what the command would import itself; perplab's own modules and the
-kernels are imported by the child. A command whose environment changes what a preloaded library
-reads at import (``NUMBA_*``, ``PYTHON*``) runs in a real subprocess instead.
+``atexit`` handlers run, streams flushed), so a command behaves as a fresh ``python -m`` does. The
+server imports only what the command would import itself (``PRELOAD``), and nothing it imports
+reads the command's environment at import time, except numba's settings: a command whose
+environment changes them (``NUMBA_*``, and ``PYTHON*`` and the BLAS thread counts) runs in a
+fresh interpreter instead.
 
-Tests that signal a command while it runs, run several at once, or check the interpreter's own start
-(``--help``, the README as written) keep using ``subprocess``.
+Tests that signal a command while it runs, run several side by side, or check the interpreter's own
+start (``--help``) keep using ``subprocess``, and so do the Ray commands (their drivers start Ray).
 """
 
 import json
@@ -26,7 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-# third-party libraries a perplab command imports (none of them reads perplab's environment at import)
+# what a perplab command imports: third-party libraries, then perplab's own entry modules (neither
+# reads perplab's environment or starts a thread at import; numba's settings are compared below)
 PRELOAD = (
     "numpy",
     "pandas",
@@ -42,7 +44,6 @@ PRELOAD = (
     "hydra",
     "hydra.main",
     "hydra.core.global_hydra",
-    "hydra._internal.utils",
     "sqlalchemy",
     "alembic.command",
     "alembic.runtime.migration",
