@@ -113,8 +113,8 @@ def two_node_cluster() -> Iterator[dict]:
         _wait_for_nodes(address, 2)
         yield {"address": address, "temp_dir": tmp}
     finally:
-        for proc in reversed(nodes):  # a throwaway cluster: a head node takes 20 s to end on SIGTERM
-            _stop(proc, grace=3)
+        for proc in reversed(nodes):  # a throwaway cluster: the head node did not end within 20 s of
+            _stop(proc, grace=3)  # SIGTERM; each node gets 3 s, then its process group is killed
         shutil.rmtree(tmp, ignore_errors=True)
 
 

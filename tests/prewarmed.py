@@ -8,15 +8,23 @@ imports those libraries once and then forks a child per command. The child is a 
 as with ``subprocess.run``: its own pid, working folder, environment, standard streams (to files),
 signal handlers and exit status, and it ends through the interpreter's normal exit (threads joined,
 ``atexit`` handlers run, streams flushed), so a command behaves as a fresh ``python -m`` does. The
-server imports only what the command would import itself (``PRELOAD``), and nothing it imports
-reads the command's environment at import time, except numba's settings: a command whose
-environment changes them (``NUMBA_*``, and ``PYTHON*`` and the BLAS thread counts) runs in a
-fresh interpreter instead.
+server imports what perplab's commands import (``PRELOAD``); none of it reads the command's
+environment at import time except numba's settings, so a command whose ``NUMBA_*``, ``PYTHON*``
+or BLAS settings differ from the server's runs in a fresh interpreter instead. Known differences,
+none of which a perplab command reads: ``sys.orig_argv`` is the server's; once the module's code
+has returned (in ``atexit`` handlers and threads still running), ``sys.argv[0]`` is the module's
+name and ``__main__`` the server's module (``runpy`` restores them); the warning filters, logging
+handlers and ``atexit`` hooks the preloaded libraries install are there even for a command that
+would not import them; native threads some libraries start at import (jemalloc's, polars')
+are left behind by the fork, as with any fork (the children start their own pools). Commands are
+served one at a time: a test that starts several from threads has them take turns.
 
-Tests that signal a command while it runs, run several side by side, or check the interpreter's own
-start (``--help``) keep using ``subprocess``, and so do the Ray commands (their drivers start Ray).
+Tests that signal a command while it runs or run commands side by side (``subprocess.Popen``),
+``tests/runner/test_help.py`` (the interpreter's own start) and the Ray drivers keep using
+``subprocess``.
 """
 
+import contextlib
 import json
 import os
 import select
@@ -27,8 +35,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-# what a perplab command imports: third-party libraries, then perplab's own entry modules (neither
-# reads perplab's environment or starts a thread at import; numba's settings are compared below)
+# what a perplab command imports: third-party libraries, then perplab's own entry modules (none reads
+# perplab's environment or starts a Python thread at import; numba's settings are compared below)
 PRELOAD = (
     "numpy",
     "pandas",
@@ -93,21 +101,37 @@ class _Server:
 
     def run(self, argv: list[str], cwd: str, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
         with self.lock, tempfile.TemporaryDirectory() as tmp:
-            out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
-            request = {"argv": argv, "cwd": cwd, "env": env, "out": out, "err": err}
-            data = memoryview((json.dumps(request) + "\n").encode())
-            while data:  # an unbuffered pipe may take part of it
-                data = data[self.proc.stdin.write(data) :]
-            if not self.ready:  # the first reply waits for the imports
-                assert self._line(300) == {"ready": True}
-                self.ready = True
-            pid = self._line(60)["pid"]
-            reply = self._line(timeout)
-            if reply is None:
-                os.kill(pid, signal.SIGKILL)
-                self._line(60)
-                raise subprocess.TimeoutExpired(argv, timeout)
-            return reply["returncode"], Path(out).read_text(), Path(err).read_text()
+            out, err = Path(tmp, "out"), Path(tmp, "err")
+            request = {"argv": argv, "cwd": cwd, "env": env, "out": str(out), "err": str(err)}
+            pid = None
+            try:
+                data = memoryview((json.dumps(request) + "\n").encode())
+                while data:  # an unbuffered pipe may take part of it
+                    data = data[self.proc.stdin.write(data) :]
+                if not self.ready:  # the first reply waits for the imports
+                    assert self._line(300) == {"ready": True}
+                    self.ready = True
+                pid = self._line(60)["pid"]
+                reply = self._line(timeout)
+                if reply is None:
+                    with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                        os.kill(pid, signal.SIGKILL)
+                    self._line(60)
+                    raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
+                return reply["returncode"], out.read_text(), err.read_text()
+            except subprocess.TimeoutExpired:
+                raise
+            except BaseException:  # replies may be left unread: this server is done
+                self.close(pid)
+                raise
+
+    def close(self, pid: int | None = None) -> None:
+        """Kill the command ``pid`` (if any) and the server."""
+        for victim in (pid, self.proc.pid):
+            if victim is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(victim, signal.SIGKILL)
+        self.proc.wait()
 
 
 _SERVER: _Server | None = None
@@ -172,10 +196,13 @@ def _become(request: dict) -> str:
         os.dup2(f, fd)
         os.close(f)
     os.close(devnull)
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    # the interpreter's own stdout and stderr objects now write to the files, with the settings a
+    # fresh interpreter would give them (the server never wrote to them: nothing is buffered);
+    # stdin's holds read-ahead requests, so it is opened anew on /dev/null
+    stdin = sys.stdin
+    sys.stdin = sys.__stdin__ = open(0, encoding=stdin.encoding, errors=stdin.errors, closefd=False)  # noqa: SIM115
+    for name in [m for m in sys.modules if m == "tests" or m.startswith("tests.")]:
+        del sys.modules[name]  # the command finds the tests package (if at all) as a fresh one would
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

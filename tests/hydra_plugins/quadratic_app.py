@@ -1,8 +1,9 @@
 """A Hydra app with a known optimum for the sweeper tests: maximise -(x-3)^2 - (y+1)^2; the job
-fails when ``x > fail_above``; each job appends ``x y value`` to $SWEEP_LOG. ``sweep`` runs it
-(``python -m tests.hydra_plugins.quadratic_app``)."""
+fails when ``x > fail_above``; each job appends ``x y value`` to $SWEEP_LOG. ``sweep`` runs it."""
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,14 @@ def sweep(tmp_path: Path, sweeper: str, *args: str):
     import yaml
 
     log = tmp_path / "jobs.txt"
-    from tests.prewarmed import run_module
-
-    args = ("-m", f"hydra/sweeper={sweeper}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args)
-    out = run_module(__spec__.name, *args, cwd=tmp_path, env={**os.environ, "SWEEP_LOG": str(log)}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, __file__, "-m", f"hydra/sweeper={sweeper}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args],
+        cwd=tmp_path,
+        env={**os.environ, "SWEEP_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     values = np.loadtxt(log, ndmin=2) if log.exists() else np.zeros((0, 3))
     found = tmp_path / "sweep" / "optimization_results.yaml"
     return out, values, yaml.safe_load(found.read_text()) if found.exists() else {}
