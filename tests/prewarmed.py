@@ -116,14 +116,14 @@ class _Server:
                 if reply is None:
                     with contextlib.suppress(ProcessLookupError):  # it may have ended just now
                         os.kill(pid, signal.SIGKILL)
-                    self._line(60)
-                    raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
-                return reply["returncode"], out.read_text(), err.read_text()
-            except subprocess.TimeoutExpired:
-                raise
+                    if self._line(60) is None:
+                        raise RuntimeError(f"no exit status from the killed command {pid}")
             except BaseException:  # replies may be left unread: this server is done
                 self.close(pid)
                 raise
+            if reply is None:
+                raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
+            return reply["returncode"], out.read_text(), err.read_text()
 
     def close(self, pid: int | None = None) -> None:
         """Kill the command ``pid`` (if any) and the server."""
@@ -135,8 +135,6 @@ class _Server:
 
 
 _SERVER: _Server | None = None
-
-
 _STARTING = threading.Lock()
 
 
