@@ -107,11 +107,17 @@ def main() -> None:
         bars, rate = replay_rate(env, args.bars_days)
         print(f"replay, 4 symbols, {bars:,} hourly bars: {rate:,.0f} bars/s ({rate * 4:,.0f} symbol-bars/s)")
         print("  each bar: kernel step, SQLite WAL commit (state, equity, trades, events), event log, MLflow batch")
-        lat = sorted(ws_latency(env, args.ws_bars))
+        in_order = ws_latency(env, args.ws_bars)
+        lat = sorted(in_order)
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
         print(
             f"websocket, 4 symbols, {len(lat)} bars: closed kline -> decision committed: "
             f"median {statistics.median(lat):,.0f} ms, p95 {p95:,.0f} ms, max {lat[-1]:,.0f} ms"
+        )
+        k = max(1, len(in_order) // 10)  # does a bar cost more the longer the session has run?
+        print(
+            f"  median of the first {k} bars {statistics.median(in_order[:k]):,.0f} ms,"
+            f" of the last {k} {statistics.median(in_order[-k:]):,.0f} ms"
         )
         print(
             "  each bar: REST fetch of the closed bar into the store (klines, mark, funding), panel, indicators, step"

@@ -80,38 +80,90 @@ def payload_rows(archive: Archive, ds: Dataset, p: Payload) -> pl.DataFrame:
     return frame
 
 
-def merged(archive: Archive, ds: Dataset) -> tuple[pl.DataFrame, list[Payload]]:
-    """The series' rows from its good payloads (first in precedence wins) and those payloads."""
-    payloads = archive.payloads(ds, status="ok")
-    frames = [
-        payload_rows(archive, ds, p).with_columns(pl.lit(rank, pl.Int32).alias("_rank"))
-        for rank, p in enumerate(payloads)
-    ]
-    if not frames:
-        return pl.DataFrame(), payloads
+def _ranked(frame: pl.DataFrame, rank: int) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(rank, pl.Int32).alias("_rank"))
+
+
+def _first_wins(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Ranked frames merged by time, the lowest rank winning a time several hold."""
     rows = pl.concat(frames, how="vertical_relaxed").sort(["time", "_rank"]).unique("time", keep="first")
-    return rows.sort("time").drop("_rank"), payloads
+    return rows.sort("time").drop("_rank")
+
+
+@dataclass
+class _Merge:
+    shas: list[str]  # the good payloads merged, in precedence order
+    rows: pl.DataFrame  # their rows, first in precedence wins, by time
+    body: bytes  # ``rows`` as the derived file's lines, without its header
+
+
+class Merges:
+    """A long-running process's last merge of each series (a live feed's): when a series' good
+    payloads are the ones merged before plus newer ones after them (a REST page per closed bar), the
+    next merge reads only the new payloads and renders only rows after the last one, instead of
+    every payload and row the series ever had. The bytes derived are the same as a full merge's
+    (``derive``); any other change (a payload removed, an archive file before the REST pages) merges
+    in full."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, Dataset], _Merge] = {}
+
+    def before(self, archive: Archive, ds: Dataset, shas: list[str]) -> _Merge | None:
+        last = self._last.get((str(archive.root), ds))
+        return last if last is not None and shas[: len(last.shas)] == last.shas else None
+
+    def keep(self, archive: Archive, ds: Dataset, merge: _Merge) -> None:
+        self._last[(str(archive.root), ds)] = merge
+
+
+def _merge(archive: Archive, ds: Dataset, payloads: list[Payload], merges: Merges | None) -> _Merge:
+    """The series' rows from its good payloads (first in precedence wins) and their lines."""
+    shas = [p.sha256 for p in payloads]
+    before = merges.before(archive, ds, shas) if merges is not None else None
+    if before is None or before.rows.height == 0:
+        frames = [_ranked(payload_rows(archive, ds, p), rank) for rank, p in enumerate(payloads)]
+        rows = _first_wins(frames) if frames else pl.DataFrame()
+        merge = _Merge(shas, rows, _lines(ds, rows) if rows.height else b"")
+    else:
+        new = payloads[len(before.shas) :]
+        frames = [_ranked(before.rows, 0), *(_ranked(payload_rows(archive, ds, p), 1 + i) for i, p in enumerate(new))]
+        rows = _first_wins(frames) if new else before.rows
+        n = before.rows.height  # every earlier row is kept: appended rows leave the first n as they were
+        if rows["time"][n - 1] == before.rows["time"][n - 1]:
+            body = before.body + _lines(ds, rows.slice(n))
+        else:  # a new row before the last one
+            body = _lines(ds, rows)
+        merge = _Merge(shas, rows, body)
+    if merges is not None:
+        merges.keep(archive, ds, merge)
+    return merge
 
 
 def _text(values: pl.Series) -> pl.Series:
     return pl.Series([repr(float(v)) for v in values.to_list()], dtype=pl.String)
 
 
-def render(ds: Dataset, rows: pl.DataFrame) -> bytes:
-    """CSV text of a series in the data layer's layout."""
+def _header(ds: Dataset) -> tuple[str, ...]:
+    if ds.kind == FUNDING:
+        return FUNDING_HEADER
+    return KLINE_COLUMNS if ds.kind == KLINES else MARK_COLUMNS
+
+
+def _lines(ds: Dataset, rows: pl.DataFrame) -> bytes:
+    """The rows as CSV lines in the data layer's layout (each line ends in a newline)."""
+    if rows.height == 0:
+        return b""
     iso = pl.from_epoch(rows["time"], "ms").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     ms = rows["time"].cast(pl.String)
     if ds.kind == FUNDING:
-        header = FUNDING_HEADER
         hours = rows["interval_hours"].cast(pl.String).fill_null("")
         cols = [iso, ms, _text(rows["rate"]), hours]
     else:
-        header = KLINE_COLUMNS if ds.kind == KLINES else MARK_COLUMNS
-        cols = [iso, ms, *(_text(rows[c]) for c in header[2:])]
+        cols = [iso, ms, *(_text(rows[c]) for c in _header(ds)[2:])]
     lines = pl.DataFrame({str(i): c for i, c in enumerate(cols)}).select(
         pl.concat_str(pl.all(), separator=",").alias("line")
     )["line"]
-    return (",".join(header) + "\n" + "".join(f"{line}\n" for line in lines.to_list())).encode()
+    return "".join(f"{line}\n" for line in lines.to_list()).encode()
 
 
 def write_gzip(path: Path, text: bytes) -> str:
@@ -151,15 +203,18 @@ def stale(archive: Archive, ds: Dataset) -> bool:
     return bool(current) and (not path.is_file() or last is None or last[2] != current)
 
 
-def derive(archive: Archive, ds: Dataset) -> Derived | None:
-    """Write one series' derived file from the archive and record which payloads made it."""
-    rows, payloads = merged(archive, ds)
+def derive(archive: Archive, ds: Dataset, merges: Merges | None = None) -> Derived | None:
+    """Write one series' derived file from the archive and record which payloads made it (``merges``:
+    a long-running process's memory of the last merge, see ``Merges``)."""
+    payloads = archive.payloads(ds, status="ok")
+    merge = _merge(archive, ds, payloads, merges)
+    rows = merge.rows
     if rows.height == 0:
         return None
     path = derived_path(archive.root, ds)
-    digest = write_gzip(path, render(ds, rows))
+    digest = write_gzip(path, (",".join(_header(ds)) + "\n").encode() + merge.body)
     rel = str(path.relative_to(archive.root))
-    archive.record_derivation(rel, digest, rows.height, [p.sha256 for p in payloads])
+    archive.record_derivation(rel, digest, rows.height, merge.shas)
     return Derived(rel, digest, rows.height, int(rows["time"][0]), int(rows["time"][-1]))
 
 

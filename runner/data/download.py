@@ -18,7 +18,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner.data.archive import Archive, Payload, writer_lock
-from runner.data.derive import Derived, derive, derive_instruments, foreign, keep_parsed, parse_payload, stale
+from runner.data.derive import (
+    Derived,
+    Merges,
+    derive,
+    derive_instruments,
+    foreign,
+    keep_parsed,
+    parse_payload,
+    stale,
+)
 from runner.data.plan import ArchiveFile, archive_done, archive_files, missing, rest_spans, window
 from runner.data.settings import StoreSpec
 from runner.data.source.binance import (
@@ -236,8 +245,8 @@ def _sha(body: bytes) -> str:
 class Run:
     """One download or update over a set of series."""
 
-    def __init__(self, fetcher: Fetcher, console: Console):
-        self.f, self.console = fetcher, console
+    def __init__(self, fetcher: Fetcher, console: Console, merges: Merges | None = None):
+        self.f, self.console, self.merges = fetcher, console, merges
         self.results: dict[Dataset, SeriesResult] = {}
         self.progress = Progress(
             TextColumn("{task.description:<26}"),
@@ -316,7 +325,7 @@ class Run:
     def derive(self) -> None:
         changed = [ds for ds, r in self.results.items() if r.files or stale(self.f.archive, ds)]
         for ds in changed:
-            self.results[ds].derived = derive(self.f.archive, ds)
+            self.results[ds].derived = derive(self.f.archive, ds, self.merges)
 
 
 def series_for(spec: StoreSpec, symbols: tuple[str, ...]) -> list[Dataset]:
@@ -337,8 +346,11 @@ class Outcome:
     derived: list[Derived]
 
 
-def fetch_store(spec: StoreSpec, console: Console, http: HttpClient | None = None) -> Outcome:
-    """``download`` (the series of ``spec``) or ``update`` (every stored series, to the last closed bar)."""
+def fetch_store(
+    spec: StoreSpec, console: Console, http: HttpClient | None = None, merges: Merges | None = None
+) -> Outcome:
+    """``download`` (the series of ``spec``) or ``update`` (every stored series, to the last closed bar);
+    ``merges``: a long-running caller's memory of its series' last merges (``runner.data.derive``)."""
     t0 = time.perf_counter()
     with writer_lock(spec.root, lambda: console.print("waiting for another runner.data process on this store")):
         archive = Archive(spec.root)
@@ -368,7 +380,7 @@ def fetch_store(spec: StoreSpec, console: Console, http: HttpClient | None = Non
                 for ds in stored
                 if ds.symbol in rules
             }
-            run = Run(fetcher, console)
+            run = Run(fetcher, console, merges)
             results = run.fetch(spans, now)
             run.derive()
             derived = [r.derived for r in results.values() if r.derived]

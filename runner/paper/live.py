@@ -81,6 +81,7 @@ class StoreFeed(ABC):
     kind = "store"
 
     def __init__(self, data: DataSpec, spec: FeedSpec):
+        from runner.data.derive import Merges
         from runner.data.source.client import HttpClient
 
         self.spec = spec
@@ -88,6 +89,7 @@ class StoreFeed(ABC):
         self.data = replace(data, root=self.store.root)
         self.step = timeframe_ms(data.timeframe)
         self.http = HttpClient(self.store.client, credentials=self.store.credentials)
+        self.merges = Merges()  # each bar's update merges and renders only what it brought
         self.notes: list[tuple[str, dict]] = []  # events for the trader's log (reconnects, fetches)
         self.server_now = self.update()
         self.full = self.panel()
@@ -101,7 +103,7 @@ class StoreFeed(ABC):
         from runner.data.download import fetch_store
 
         t0 = time.perf_counter()
-        out = fetch_store(self.store, Console(quiet=True), http=self.http)
+        out = fetch_store(self.store, Console(quiet=True), http=self.http, merges=self.merges)
         rows = sum(r.rows for r in out.results.values())
         failed = [r.error for r in out.results.values() if r.error]
         if failed:

@@ -174,7 +174,8 @@ def test_readme_scale_out_commands(tmp_path: Path, ray_cluster, mlflow_server) -
         assert "<" not in " ".join(args)
     sweep_out, resume_out, gc_out = outs
     jobs = job_runs(client, "readme-scale-out")
-    assert len(jobs) == 3 and {r.info.status for r in jobs} == {"FINISHED"}, sweep_out.stderr
+    errors = [r.data.tags.get("error") for r in jobs if r.info.status != "FINISHED"]
+    assert len(jobs) == 3 and not errors, f"{errors}: {sweep_out.stderr}"
     assert sweep_out.returncode == expected_exit(jobs), sweep_out.stderr
     assert all(r.data.tags.get("ray_node_id") for r in jobs)
     assert resume_out.returncode == expected_exit(jobs), resume_out.stderr
