@@ -103,7 +103,7 @@ class Merges:
     next merge reads only the new payloads and renders only rows after the last one, instead of
     every payload and row the series ever had. The bytes derived are the same as a full merge's
     (``derive``); any other change (a payload removed, an archive file before the REST pages) merges
-    in full."""
+    in full. It holds each series' rows and text: about 150 bytes a row (8,760 a year at 1h)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, Dataset], _Merge] = {}

@@ -3,7 +3,10 @@ same bytes as a full derivation and read only the payloads they have not merged 
 REST pages in Binance's format, cut from the real shared files, added step by step to an archive;
 after each step the series is derived with the memory and then again without it."""
 
+import io
 import json
+import random
+import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +17,7 @@ from runner.data.archive import Archive
 from runner.data.derive import Merges, derive
 from runner.data.source.binance import FUNDING, KLINES, MARK, Dataset
 from tests.conftest import DATA_ROOT
+from tests.runner.data.binance_server import KLINE_HEADER
 
 FIRST = 1_704_067_200_000  # 2024-01-01T00:00Z
 H = 3_600_000
@@ -112,3 +116,64 @@ def test_a_remembered_merge_derives_the_bytes_of_a_full_one(
     assert path is not None
     got = pl.read_csv(path)
     assert got.height == len({t for f, n, _, _ in SCENARIOS[scenario] for t in range(f, f + n)})
+
+
+def archive_zip(name: str, rows: pl.DataFrame, factor: float, hours: int | None) -> bytes:
+    """The rows as a data.binance.vision monthly/daily zip (klines and mark price: the kline CSV;
+    funding: ``calc_time,funding_interval_hours,last_funding_rate``)."""
+    if name == "funding":
+        lines = ["calc_time,funding_interval_hours,last_funding_rate"]
+        lines += [f"{r['t']},{hours or ''},{r['funding_rate'] * factor}" for r in rows.iter_rows(named=True)]
+    else:
+        lines = [KLINE_HEADER]
+        for r in rows.iter_rows(named=True):
+            prices = ",".join(str(r[c] * factor) for c in ("open", "high", "low", "close"))
+            volume = r["volume"] if name == "klines" else 0
+            lines.append(f"{r['t']},{prices},{volume},{r['t'] + H - 1},0,0,0,0,0")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("BTCUSDT.csv", "\n".join(lines) + "\n")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_payload_sequences_derive_the_bytes_of_a_full_merge(tmp_path: Path, shared, seed: int) -> None:
+    """Five random sequences per seed: monthly and daily zips and REST pages over random rows (some
+    empty, some quarantined, some with other prices, retrieved in random order)."""
+    rng = random.Random(seed)
+    for case in range(5):
+        name = rng.choice(list(SERIES))
+        ds, _, step = SERIES[name]
+        archive = Archive(tmp_path / f"root-{case}")
+        merges = Merges()
+        for k in range(rng.randint(3, 12)):
+            source = rng.choices(["rest", "daily", "monthly"], [6, 1, 1])[0]
+            first, n = rng.randint(0, 35), rng.randint(0 if source == "rest" else 1, 8)
+            factor = rng.choice([1, 1, 1, 1.01, 1.5])
+            rows = shared[name].slice(first, n)
+            if source == "rest":
+                body = rest_page(name, rows, factor)
+            else:
+                body = archive_zip(name, rows, factor, rng.choice([None, 8, 4]))
+            archive.add(
+                body,
+                url=f"/{source}/{case}/{k}",
+                source=source,
+                dataset=ds,
+                kind=ds.kind,
+                period=(FIRST + first * step, FIRST + (first + n) * step),
+                rows=n,
+                status="quarantined" if rng.random() < 0.1 else "ok",
+                retrieved_at=1_800_000_000_000 + rng.choice([k, k, k, rng.randint(0, 20)]),
+            )
+            remembered = derive(archive, ds, merges)
+            where = f"seed {seed} case {case} ({name}) step {k}"
+            if remembered is None:
+                assert derive(archive, ds) is None, where
+                continue
+            written = (archive.root / remembered.path).read_bytes()
+            record = archive.derivation(remembered.path)
+            assert derive(archive, ds) == remembered, where
+            assert (archive.root / remembered.path).read_bytes() == written, where
+            assert archive.derivation(remembered.path) == record, where
+        archive.close()
