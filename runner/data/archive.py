@@ -45,12 +45,17 @@ CREATE TABLE IF NOT EXISTS derivations (
     path TEXT NOT NULL,              -- relative to the data root
     sha256 TEXT NOT NULL,
     rows INTEGER NOT NULL,
-    inputs TEXT NOT NULL,            -- JSON list of payload sha256, in precedence order
+    inputs TEXT NOT NULL,            -- JSON list of payload sha256, in precedence order, or (``EXTENDS``)
+                                     -- {"after": id, "depth": n, "added": [sha256, ...]}: row id's list and these
     built_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS derivations_path ON derivations (path, id);
 """
 SOURCE_RANK = {"monthly": 0, "daily": 1, "rest": 2}  # which source wins where payloads overlap
+# A live feed derives each series again after every bar from one more payload: a derivation whose
+# inputs extend the path's previous derivation's stores only the payloads it adds and the previous
+# row's id (a full list every EXTENDS rows), so the table grows with the payloads, not their square.
+EXTENDS = 256
 
 
 @dataclass(frozen=True)
@@ -218,10 +223,30 @@ class Archive:
 
     def record_derivation(self, path: str, digest: str, rows: int, inputs: list[str]) -> None:
         with self._lock:
+            last = self._db.execute(
+                "SELECT id, inputs FROM derivations WHERE path=? ORDER BY id DESC LIMIT 1", (path,)
+            ).fetchone()
+            stored = json.dumps(inputs)
+            if last is not None:
+                before, depth = self._inputs(last[1])
+                if depth < EXTENDS and len(inputs) > len(before) and inputs[: len(before)] == before:
+                    added = inputs[len(before) :]
+                    stored = json.dumps({"after": last[0], "depth": depth + 1, "added": added})
             self._db.execute(
                 "INSERT INTO derivations (path, sha256, rows, inputs, built_at) VALUES (?,?,?,?,?)",
-                (path, digest, rows, json.dumps(inputs), now_ms()),
+                (path, digest, rows, stored, now_ms()),
             )
+
+    def _inputs(self, stored: str) -> tuple[list[str], int]:
+        """A row's inputs as the full list, and how many rows extend one another to make it."""
+        parts, depth = [], 0
+        value = json.loads(stored)
+        while isinstance(value, dict):
+            parts.append(value["added"])
+            depth = max(depth, value["depth"])
+            (text,) = self._db.execute("SELECT inputs FROM derivations WHERE id=?", (value["after"],)).fetchone()
+            value = json.loads(text)
+        return [sha for part in [value, *reversed(parts)] for sha in part], depth
 
     def derivation(self, path: str, digest: str | None = None) -> tuple[str, int, list[str]] | None:
         """The newest derivation of ``path`` (with ``digest``: the one that produced that content)."""
@@ -232,7 +257,7 @@ class Archive:
             args.append(digest)
         with self._lock:
             row = self._db.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
-        return (row[0], row[1], json.loads(row[2])) if row else None
+            return (row[0], row[1], self._inputs(row[2])[0]) if row else None
 
     def derived_paths(self) -> list[str]:
         with self._lock:
