@@ -54,7 +54,9 @@ CREATE INDEX IF NOT EXISTS derivations_path ON derivations (path, id);
 SOURCE_RANK = {"monthly": 0, "daily": 1, "rest": 2}  # which source wins where payloads overlap
 # A live feed derives each series again after every bar from one more payload: a derivation whose
 # inputs extend the path's previous derivation's stores only the payloads it adds and the previous
-# row's id (a full list every EXTENDS rows), so the table grows with the payloads, not their square.
+# row's id, at most EXTENDS such rows after a full list (reading one walks at most that many rows;
+# rows are never deleted). The full lists still grow with the square of the payloads, EXTENDS + 1
+# times more slowly than a full list per row.
 EXTENDS = 256
 
 

@@ -3,6 +3,7 @@ inputs it was recorded with, the newest and any earlier one by its digest, howev
 stored (a full list, or the payloads it adds to the path's previous derivation), and a live feed's
 derivation per bar grows the table with the payloads, not with their square."""
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -54,14 +55,21 @@ def test_every_derivation_reads_back_its_inputs(tmp_path: Path, scenario: str) -
     archive.close()
 
 
-def test_a_derivation_per_bar_grows_the_index_linearly(tmp_path: Path) -> None:
-    """600 derivations, each with one payload more (a live session's bars): the stored inputs stay
-    within a few hundred kB, where a full list per row would take 600 x 601 / 2 x 67 bytes (12 MB)."""
+def test_a_derivation_per_bar_stores_its_payload_and_a_full_list_every_257_rows(tmp_path: Path) -> None:
+    """600 derivations, each with one payload more (a live session's bars): full lists at rows 1,
+    258 and 515 only, every other row one payload and at most ``EXTENDS`` rows from a full list; the
+    stored inputs take under 300 kB, where a full list per row would take 600 x 601 / 2 x 67 bytes
+    (12 MB)."""
     archive = Archive(tmp_path)
     for n in range(1, 601):
         archive.record_derivation("k", f"digest-{n}", n, [sha(i) for i in range(n)])
     assert archive.derivation("k", "digest-300")[2] == [sha(i) for i in range(300)]
     archive.close()
     with sqlite3.connect(archive.index_path) as db:
+        rows = [json.loads(text) for (text,) in db.execute("SELECT inputs FROM derivations ORDER BY id")]
         (stored,) = db.execute("SELECT SUM(LENGTH(inputs)) FROM derivations").fetchone()
+    assert [k + 1 for k, r in enumerate(rows) if isinstance(r, list)] == [1, 258, 515]
+    deltas = [r for r in rows if isinstance(r, dict)]
+    assert all(len(r["added"]) == 1 for r in deltas)
+    assert [r["depth"] for r in deltas] == [*range(1, 258)][:EXTENDS] * 2 + [*range(1, 86)]
     assert stored < 300_000, stored
