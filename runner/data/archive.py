@@ -241,11 +241,11 @@ class Archive:
 
     def _inputs(self, stored: str) -> tuple[list[str], int]:
         """A row's inputs as the full list, and how many rows extend one another to make it."""
-        parts, depth = [], 0
         value = json.loads(stored)
+        depth = value["depth"] if isinstance(value, dict) else 0  # the newest row holds its chain's length
+        parts = []
         while isinstance(value, dict):
             parts.append(value["added"])
-            depth = max(depth, value["depth"])
             (text,) = self._db.execute("SELECT inputs FROM derivations WHERE id=?", (value["after"],)).fetchone()
             value = json.loads(text)
         return [sha for part in [value, *reversed(parts)] for sha in part], depth

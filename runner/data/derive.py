@@ -123,7 +123,7 @@ def _merge(archive: Archive, ds: Dataset, payloads: list[Payload], merges: Merge
     if before is None or before.rows.height == 0:
         frames = [_ranked(payload_rows(archive, ds, p), rank) for rank, p in enumerate(payloads)]
         rows = _first_wins(frames) if frames else pl.DataFrame()
-        merge = _Merge(shas, rows, _lines(ds, rows) if rows.height else b"")
+        merge = _Merge(shas, rows, _lines(ds, rows))
     else:
         new = payloads[len(before.shas) :]
         frames = [_ranked(before.rows, 0), *(_ranked(payload_rows(archive, ds, p), 1 + i) for i, p in enumerate(new))]
