@@ -10,6 +10,7 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf import OmegaConf
 
 from runner import PROJECT_ROOT
+from runner.compose import SharedDefaults
 from runner.errors import ConfigError
 from runner.values import is_number
 
@@ -137,7 +138,7 @@ def _keys(node, prefix: str = "") -> set[str]:
     return out
 
 
-def _check_added_keys(job: list[str], cfg, config_name: str) -> None:
+def _check_added_keys(job: list[str], cfg, composed) -> None:
     """Keys a ``+key=value`` override adds must be ones the schema knows: a typo such as
     ``+data.symbolz=[...]`` is refused with the valid keys near it, never silently ignored. Keys
     under ``strategy`` (checked by the strategy parser), ``search.space`` and ``hydra`` may be
@@ -145,7 +146,7 @@ def _check_added_keys(job: list[str], cfg, config_name: str) -> None:
     added = [o for o in job if o.startswith("+") and not o.startswith("+experiment=")]
     if not added:
         return
-    base = compose(config_name, overrides=[o for o in job if o not in added])
+    base = composed([o for o in job if o not in added])
     known = _keys(OmegaConf.to_container(base, resolve=False))
     new = _keys(OmegaConf.to_container(cfg, resolve=False)) - known
     for key in sorted(new, key=len):
@@ -190,14 +191,15 @@ def check(args: list[str], validate_job, config_name: str = "config") -> None:
     overrides = [a for a in args if a not in MULTIRUN_FLAGS]
     jobs = job_overrides(overrides, multirun)
     with initialize_config_dir(str(Path(CONF)), version_base="1.3"):
+        composed = SharedDefaults(lambda overrides: compose(config_name, overrides=overrides))
         for job in jobs[:MAX_CHECKED_JOBS]:
             try:
-                cfg = compose(config_name, overrides=job)
+                cfg = composed(job)
             except (HydraException, ValueError, KeyError) as exc:
                 raise _explain(exc, job, config_name) from None
             except Exception as exc:  # omegaconf errors (bad interpolation, type)
                 raise ConfigError(_yaml_error(exc) or f"invalid config: {str(exc).strip().splitlines()[0]}") from None
-            _check_added_keys(job, cfg, config_name)
+            _check_added_keys(job, cfg, composed)
             validate_job(cfg)
 
 
