@@ -7,16 +7,48 @@ the group choices, so jobs that choose the same groups share it: it is composed 
 applies its own value overrides to a copy with Hydra's own function for that second step. A job
 whose overrides touch Hydra's own settings, name a package (``group@pkg=x``) or fail on the shared
 path is composed in full, so every error is Hydra's own.
+
+``SharedDefaults`` serves the pre-flight (``compose``), ``SharedSweepConfigs`` the app's sweeper
+and launcher (Hydra's ``load_sweep_config``, which also fills the job's ``hydra`` node).
 """
 
 import copy
 from collections.abc import Callable
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+_PARSER = OverridesParser.create()
+
+
+def split(repo, overrides: list[str]) -> tuple[list[Override], list[Override]] | None:
+    """(group choices, value overrides) by Hydra's rule (a key naming a config group, its value not
+    a mapping, is a choice), or None where the job must be composed in full."""
+    try:
+        parsed = _PARSER.parse_overrides(overrides)
+    except Exception:
+        return None
+    groups: list[Override] = []
+    values: list[Override] = []
+    for o in parsed:
+        if o.is_sweep_override() or o.package is not None or o.key_or_group.startswith("hydra"):
+            return None
+        is_group = repo.group_exists(o.key_or_group)
+        (groups if is_group and not isinstance(o.value(), dict) else values).append(o)
+    return groups, values
+
+
+def _with_values(base: DictConfig, values: list[Override]) -> DictConfig | None:
+    """A copy of ``base`` with the value overrides applied (Hydra's function), or None if they fail."""
+    cfg = copy.deepcopy(base)
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    except Exception:
+        return None
+    return cfg
 
 
 class SharedDefaults:
@@ -27,7 +59,6 @@ class SharedDefaults:
 
     def __init__(self, full: Callable[[list[str]], DictConfig]):
         self.full = full
-        self.parser = OverridesParser.create()
         self.bases: dict[tuple[str, ...], DictConfig] = {}
         self.repo = None
 
@@ -36,32 +67,71 @@ class SharedDefaults:
             cfg = self.full(overrides)
             self.repo = GlobalHydra.instance().config_loader().repository
             return cfg
-        split = self._split(overrides)
-        if split is None:
+        parts = split(self.repo, overrides)
+        if parts is None:
             return self.full(overrides)
-        groups, values = split
-        key = tuple(o.input_line for o in groups)
-        base = self.bases.get(key)
-        if base is None:
-            base = self.bases[key] = self.full(list(key))
-        cfg = copy.deepcopy(base)
-        try:
-            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
-        except Exception:  # composed in full, the error is Hydra's own
-            return self.full(overrides)
+        key = tuple(o.input_line for o in parts[0])
+        if key not in self.bases:
+            self.bases[key] = self.full(list(key))
+        cfg = _with_values(self.bases[key], parts[1])
+        return self.full(overrides) if cfg is None else cfg
+
+
+class SharedSweepConfigs:
+    """Hydra's config loader with ``load_sweep_config`` sharing each distinct set of group choices:
+    the job's config as Hydra's own call returns it, its ``hydra`` node included (the job's
+    overrides and their folder name are filled in as Hydra fills them). Everything else is the
+    wrapped loader's."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        # (id of the master config, group choices) -> (that master config, kept so its id is not
+        # reused while this entry lives; the composed base)
+        self.bases: dict[tuple[int, tuple[str, ...]], tuple[DictConfig, DictConfig]] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickled (a launcher sending it to workers) without the bases: they are keyed to this
+        process's objects."""
+        return {"loader": self.loader, "bases": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("loader", "bases"):  # unpickling looks these up first
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        parts = split(self.loader.repository, list(sweep_overrides))
+        if parts is None:
+            return self.loader.load_sweep_config(master_config, sweep_overrides)
+        groups, values = parts
+        key = (id(master_config), tuple(o.input_line for o in groups))
+        if key not in self.bases:
+            self.bases[key] = (master_config, self.loader.load_sweep_config(master_config, list(key[1])))
+        cfg = _with_values(self.bases[key][1], values)
+        if cfg is None:
+            return self.loader.load_sweep_config(master_config, sweep_overrides)
+        task = [o for o in _PARSER.parse_overrides(list(sweep_overrides)) if not o.is_hydra_override()]
+        job = cfg.hydra.job
+        with open_dict(cfg.hydra):
+            cfg.hydra.overrides.task = [o.input_line for o in task]
+            job.override_dirname = get_overrides_dirname(
+                overrides=task,
+                kv_sep=job.config.override_dirname.kv_sep,
+                item_sep=job.config.override_dirname.item_sep,
+                exclude_keys=job.config.override_dirname.exclude_keys,
+            )
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg
 
-    def _split(self, overrides: list[str]) -> tuple[list[Override], list[Override]] | None:
-        """(group choices, value overrides) by Hydra's rule (a key naming a config group, its value
-        not a mapping, is a choice), or None where the job must be composed in full."""
-        try:
-            parsed = self.parser.parse_overrides(overrides)
-        except Exception:
-            return None
-        groups, values = [], []
-        for o in parsed:
-            if o.is_sweep_override() or o.package is not None or o.key_or_group.startswith("hydra"):
-                return None
-            is_group = self.repo.group_exists(o.key_or_group)
-            (groups if is_group and not isinstance(o.value(), dict) else values).append(o)
-        return groups, values
+
+def shared_context(hydra_context):
+    """A sweeper's Hydra context whose config loader is ``SharedSweepConfigs`` (give it to the
+    launcher too: it composes each job again)."""
+    from hydra.types import HydraContext
+
+    return HydraContext(
+        config_loader=SharedSweepConfigs(hydra_context.config_loader), callbacks=hydra_context.callbacks
+    )

@@ -14,6 +14,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from runner.compose import shared_context
+
 from .config import OptimConf, ScalarConfigSpec
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class NevergradSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
+        hydra_context = shared_context(hydra_context)  # each set of group choices composed once
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config

@@ -16,6 +16,8 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from runner.compose import shared_context
+
 log = logging.getLogger(__name__)
 STUDY_ENV = "PERPLAB_OPTUNA_STUDY"  # set in each job (hydra.job.env_set): the runner tags its run
 TRIAL_ENV = "PERPLAB_OPTUNA_TRIAL"
@@ -81,6 +83,7 @@ class OptunaSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
+        hydra_context = shared_context(hydra_context)  # each set of group choices composed once
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config

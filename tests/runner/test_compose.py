@@ -1,12 +1,16 @@
 """SharedDefaults composes every job exactly as Hydra's compose does: the same config (values, key
 order, struct flag) and, for a bad job, Hydra's own error."""
 
+import pickle
+
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from runner import PROJECT_ROOT
-from runner.compose import SharedDefaults
+from runner.compose import SharedDefaults, SharedSweepConfigs
 
 JOBS = [  # one sweep's jobs in order: the first composes in full, the rest share their group choices
     ["leverage.value=1"],
@@ -80,3 +84,39 @@ def test_a_bad_job_raises_hydras_own_error(hydra_conf, job: list[str]) -> None:
     with pytest.raises(type(want)) as got:
         composed(job)
     assert str(got.value) == str(want)
+
+
+SWEEP = ["hydra.sweep.dir=sweeps", "hydra/launcher=basic"]  # the master's own Hydra overrides
+
+
+@pytest.fixture(scope="module")
+def loader_and_master(hydra_conf):
+    loader = GlobalHydra.instance().config_loader()
+    master = loader.load_configuration("config", overrides=[*SWEEP, "leverage.value=1,3"], run_mode=RunMode.MULTIRUN)
+    return loader, master
+
+
+@pytest.mark.parametrize("pickled", [False, True], ids=["in process", "pickled (joblib, Ray)"])
+def test_every_sweep_job_is_hydras_own_sweep_config(loader_and_master, pickled: bool) -> None:
+    """The whole job config, its ``hydra`` node (overrides, folder name, choices) included."""
+    loader, master = loader_and_master
+    shared = SharedSweepConfigs(loader)
+    if pickled:  # as a launcher sends it to its workers, after the sweeper has used it
+        shared.load_sweep_config(master, JOBS[0])
+        shared = pickle.loads(pickle.dumps(shared))
+    for job in [*JOBS, ["hydra.job.name=x", "leverage.value=2"]]:
+        want = loader.load_sweep_config(master, job)
+        got = shared.load_sweep_config(master, job)
+        assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(want), job
+    assert len(shared.bases) == 6  # the same six sets of group choices, the first job's () included
+
+
+def test_a_bad_sweep_job_raises_hydras_own_error(loader_and_master) -> None:
+    loader, master = loader_and_master
+    shared = SharedSweepConfigs(loader)
+    shared.load_sweep_config(master, ["leverage.value=2"])
+    with pytest.raises(Exception) as want:
+        loader.load_sweep_config(master, ["leverage.valu=2"])
+    with pytest.raises(type(want.value)) as got:
+        shared.load_sweep_config(master, ["leverage.valu=2"])
+    assert str(got.value) == str(want.value)
