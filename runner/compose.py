@@ -19,6 +19,7 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_d
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 _PARSER = OverridesParser.create()
@@ -51,6 +52,18 @@ def _with_values(base: DictConfig, values: list[Override]) -> DictConfig | None:
     return cfg
 
 
+def _from_base(repo, bases: dict, overrides: list[str], full: Callable[[list[str]], DictConfig]) -> DictConfig | None:
+    """The job's config: its group choices' base (composed by ``full`` once, kept in ``bases``) with
+    its value overrides applied; None where the job must be composed in full."""
+    parts = split(repo, overrides)
+    if parts is None:
+        return None
+    key = tuple(o.input_line for o in parts[0])
+    if key not in bases:
+        bases[key] = full(list(key))
+    return _with_values(bases[key], parts[1])
+
+
 class SharedDefaults:
     """``compose(overrides)`` that composes each distinct set of group choices once.
 
@@ -67,13 +80,7 @@ class SharedDefaults:
             cfg = self.full(overrides)
             self.repo = GlobalHydra.instance().config_loader().repository
             return cfg
-        parts = split(self.repo, overrides)
-        if parts is None:
-            return self.full(overrides)
-        key = tuple(o.input_line for o in parts[0])
-        if key not in self.bases:
-            self.bases[key] = self.full(list(key))
-        cfg = _with_values(self.bases[key], parts[1])
+        cfg = _from_base(self.repo, self.bases, overrides, self.full)
         return self.full(overrides) if cfg is None else cfg
 
 
@@ -85,40 +92,37 @@ class SharedSweepConfigs:
 
     def __init__(self, loader):
         self.loader = loader
-        # (id of the master config, group choices) -> (that master config, kept so its id is not
-        # reused while this entry lives; the composed base)
-        self.bases: dict[tuple[int, tuple[str, ...]], tuple[DictConfig, DictConfig]] = {}
+        self.master: DictConfig | None = None  # the sweep's master config, which the bases belong to
+        self.bases: dict[tuple[str, ...], DictConfig] = {}
 
     def __getstate__(self) -> dict:
-        """Pickled (a launcher sending it to workers) without the bases: they are keyed to this
-        process's objects."""
-        return {"loader": self.loader, "bases": {}}
+        """Pickled (a launcher sending it to workers) without the bases: each worker composes its own."""
+        return {"loader": self.loader, "master": None, "bases": {}}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
 
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("loader", "bases"):  # unpickling looks these up first
+        if name.startswith("__") or name in ("loader", "master", "bases"):  # not set yet: no recursion
             raise AttributeError(name)
         return getattr(self.loader, name)
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        parts = split(self.loader.repository, list(sweep_overrides))
-        if parts is None:
-            return self.loader.load_sweep_config(master_config, sweep_overrides)
-        groups, values = parts
-        key = (id(master_config), tuple(o.input_line for o in groups))
-        if key not in self.bases:
-            self.bases[key] = (master_config, self.loader.load_sweep_config(master_config, list(key[1])))
-        cfg = _with_values(self.bases[key][1], values)
+        if master_config is not self.master:
+            self.master, self.bases = master_config, {}
+        cfg = _from_base(
+            self.loader.repository,
+            self.bases,
+            list(sweep_overrides),
+            lambda overrides: self.loader.load_sweep_config(master_config, overrides),
+        )
         if cfg is None:
             return self.loader.load_sweep_config(master_config, sweep_overrides)
-        task = [o for o in _PARSER.parse_overrides(list(sweep_overrides)) if not o.is_hydra_override()]
         job = cfg.hydra.job
-        with open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in task]
+        with open_dict(cfg.hydra):  # no hydra.* override reaches here (split): all are the task's
+            cfg.hydra.overrides.task = list(sweep_overrides)
             job.override_dirname = get_overrides_dirname(
-                overrides=task,
+                overrides=_PARSER.parse_overrides(list(sweep_overrides)),
                 kv_sep=job.config.override_dirname.kv_sep,
                 item_sep=job.config.override_dirname.item_sep,
                 exclude_keys=job.config.override_dirname.exclude_keys,
@@ -127,11 +131,9 @@ class SharedSweepConfigs:
         return cfg
 
 
-def shared_context(hydra_context):
+def shared_context(hydra_context: HydraContext) -> HydraContext:
     """A sweeper's Hydra context whose config loader is ``SharedSweepConfigs`` (give it to the
     launcher too: it composes each job again)."""
-    from hydra.types import HydraContext
-
     return HydraContext(
         config_loader=SharedSweepConfigs(hydra_context.config_loader), callbacks=hydra_context.callbacks
     )

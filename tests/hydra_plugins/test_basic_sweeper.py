@@ -39,6 +39,14 @@ def test_which_sweeper_a_run_gets(overrides: list[str], target: str) -> None:
     assert cfg.hydra.sweeper._target_ == target
 
 
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "search").glob("*.yaml")))
+def test_every_search_preset_without_a_sweeper_of_its_own_gets_this_one(preset: str) -> None:
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"search={preset}"], return_hydra_config=True)
+    own = "override /hydra/sweeper:" in (PROJECT_ROOT / "conf" / "search" / f"{preset}.yaml").read_text()
+    assert (cfg.hydra.sweeper._target_ == TARGET) != own  # hydra_nevergrad names Hydra's nevergrad one
+
+
 @pytest.mark.parametrize("sweeper", ["perplab_basic", "basic"])
 def test_a_grid_runs_every_job_once(tmp_path: Path, sweeper: str) -> None:
     out, values, _ = sweep(tmp_path, sweeper, "x=1,2,3", "y=0,-1", "fail_above=2.5")
