@@ -37,7 +37,14 @@ def ui(tmp_path_factory):
     assert command[:2] == ["mlflow", "ui"]
     port = _free_port()
     server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers=1",
+        ],  # one page at a time: 10 s to start, not 24
         cwd=tmp,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
