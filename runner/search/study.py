@@ -9,6 +9,7 @@ nothing is lost and a resumed search evaluates exactly the trials the uninterrup
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import threading
@@ -65,41 +66,35 @@ def storage(url: str):
     quiet()
     kwargs: dict = {}
     if url.startswith("sqlite:///"):
-        import sqlite3
-
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path, timeout=60) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-        kwargs = {"connect_args": {"timeout": 60}}
+        kwargs = {"creator": functools.partial(_sqlite_connection, str(path))}  # kept if the storage is pickled
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            made = RDBStorage(
+            return RDBStorage(
                 url,
                 engine_kwargs=kwargs,
                 heartbeat_interval=HEARTBEAT_S,
                 grace_period=GRACE_S,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
             )
-        if url.startswith("sqlite:///"):
-            _sync_at_checkpoints(made.engine)
-        return made
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"search.storage={redact(url)}: cannot open ({redact(reason)})") from None
 
 
-def _sync_at_checkpoints(engine) -> None:
-    """SQLite in WAL mode syncs to disk at checkpoints, not at every commit (``synchronous=NORMAL``):
-    a killed process loses nothing, a power cut at most the last trials' records (asked again)."""
-    from sqlalchemy import event
+def _sqlite_connection(path: str):
+    """Every connection of a SQLite storage: WAL, a 60 s busy timeout, synced to disk at checkpoints
+    rather than at every commit (``synchronous=NORMAL``: a killed process loses nothing, a power cut
+    at most the last trials' records, which are asked again). Pooled connections serve the heartbeat
+    thread too."""
+    import sqlite3
 
-    def on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    event.listen(engine, "connect", on_connect)
-    engine.dispose()  # connections opened while the storage was created reconnect with the setting
+    con = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    return con
 
 
 def grid_values(dims) -> dict[str, list]:

@@ -524,6 +524,13 @@ def _file_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
     out.append(("klines: not gzip", [f"data.root={root}"], ("BTCUSDT-1h.csv.gz: ", "missing column(s) open_time_utc")))
     root = data_root(tmp / "k-empty", "klines", lambda r: [])
     out.append(("klines: empty", [f"data.root={root}"], ("BTCUSDT-1h.csv.gz: ", "no rows")))
+    study = tmp / "optuna-garbage" / "optuna.db"
+    study.parent.mkdir()
+    study.write_bytes(b"not a SQLite database")
+    args = ["search=optuna", "search.budget=4", f"search.storage=sqlite:///{study}"]
+    out.append(
+        ("optuna study: not a database", args, (f"search.storage=sqlite:///{study}: ", "file is not a database"))
+    )
     return out
 
 
